@@ -1,0 +1,402 @@
+//! Backend selection (§4): the pool of backends with their health, breaker and warm-up state, and
+//! smooth weighted round-robin over the usable ones.
+//!
+//! - `schedule`: the smooth weighted round-robin sequence (pure).
+//! - `warmup`: the warm-up steps (pure).
+//! - `health`: active health checks on Pingora's `HttpHealthCheck` and `HealthCheckService`.
+
+pub mod health;
+pub mod schedule;
+pub mod warmup;
+
+use crate::breaker::{BreakerCell, BreakerState, Ticket, Transition};
+use crate::config::{BackendSpec, Config};
+use crate::events::EventLog;
+use arc_swap::ArcSwap;
+use pingora::upstreams::peer::HttpPeer;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use warmup::WarmUp;
+
+/// One backend and its live state.
+pub struct Backend {
+    pub index: usize,
+    pub spec: BackendSpec,
+    /// The pinned address (§2.1).
+    pub addr: SocketAddr,
+    healthy: AtomicBool,
+    breaker: BreakerCell,
+    warmup: Mutex<WarmUp>,
+    warm_level: AtomicU8,
+    /// Prebuilt peer, cloned per request.
+    peer: HttpPeer,
+}
+
+impl Backend {
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
+    /// Warm-up level in percent of the weight (100 when not warming up).
+    pub fn warmup_percent(&self) -> u8 {
+        self.warm_level.load(Ordering::Acquire) * 25
+    }
+
+    /// The weight the schedule currently uses, in the config's units (may be fractional).
+    pub fn effective_weight(&self) -> f64 {
+        self.spec.weight as f64 * self.warmup_percent() as f64 / 100.0
+    }
+
+    /// A fresh peer for one request.
+    pub fn peer(&self) -> Box<HttpPeer> {
+        Box::new(self.peer.clone())
+    }
+
+    fn usable(&self) -> bool {
+        self.is_healthy() && self.breaker.state() != BreakerState::Open
+    }
+}
+
+/// The outcome of choosing a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    Chosen {
+        index: usize,
+        ticket: Ticket,
+    },
+    /// Nothing can take the request; retry after this many seconds (at least 1).
+    Unavailable {
+        retry_after: u64,
+    },
+}
+
+/// The backends and the schedule over them. Owned by the proxy; shared with the health checks.
+pub struct UpstreamPool {
+    backends: Vec<Backend>,
+    schedule: ArcSwap<Vec<usize>>,
+    cursor: AtomicUsize,
+    /// Earliest moment an open breaker may half-open, in nanoseconds since `epoch`
+    /// (`u64::MAX`: none open). Lets `select` skip looking at breakers in the common case.
+    next_half_open: AtomicU64,
+    epoch: Instant,
+    rebuild: Mutex<()>,
+    events: Arc<EventLog>,
+    health_interval: Duration,
+}
+
+impl UpstreamPool {
+    /// Builds the pool from a resolved config: every backend starts healthy at full weight.
+    pub fn new(config: &Config, events: Arc<EventLog>) -> Self {
+        let backends = config
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(index, spec)| {
+                let addr = spec
+                    .addr
+                    .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], spec.port)));
+                let sni = if spec.tls {
+                    spec.host.clone()
+                } else {
+                    String::new()
+                };
+                let mut peer = HttpPeer::new(addr, spec.tls, sni);
+                peer.options.connection_timeout = Some(config.upstream.connect_timeout);
+                peer.options.total_connection_timeout = Some(config.upstream.connect_timeout);
+                peer.options.read_timeout = Some(config.upstream.response_header_timeout);
+                peer.options.write_timeout = Some(config.server.write_timeout);
+                peer.options.idle_timeout = Some(Duration::from_secs(60));
+                Backend {
+                    index,
+                    spec: spec.clone(),
+                    addr,
+                    healthy: AtomicBool::new(true),
+                    breaker: BreakerCell::new(&config.circuit_breaker),
+                    warmup: Mutex::new(WarmUp::full()),
+                    warm_level: AtomicU8::new(warmup::FULL),
+                    peer,
+                }
+            })
+            .collect();
+        let pool = UpstreamPool {
+            backends,
+            schedule: ArcSwap::from_pointee(Vec::new()),
+            cursor: AtomicUsize::new(0),
+            next_half_open: AtomicU64::new(u64::MAX),
+            epoch: Instant::now(),
+            rebuild: Mutex::new(()),
+            events,
+            health_interval: config.health_check.interval,
+        };
+        pool.rebuild();
+        pool
+    }
+
+    pub fn backends(&self) -> &[Backend] {
+        &self.backends
+    }
+
+    pub fn events(&self) -> &Arc<EventLog> {
+        &self.events
+    }
+
+    /// Chooses a backend for a request, skipping `exclude` (backends already tried).
+    pub fn select(&self, now: Instant, exclude: &[usize]) -> Selection {
+        if self.nanos(now) >= self.next_half_open.load(Ordering::Acquire) {
+            self.poll_breakers(now);
+        }
+        let schedule = self.schedule.load();
+        let len = schedule.len();
+        if len > 0 {
+            let start = self.cursor.fetch_add(1, Ordering::Relaxed);
+            for k in 0..len {
+                let index = schedule[(start + k) % len];
+                if exclude.contains(&index) {
+                    continue;
+                }
+                let backend = &self.backends[index];
+                let (ticket, transition) = backend.breaker.try_acquire(now);
+                if let Some(t) = transition {
+                    self.on_transition(index, t);
+                }
+                if let Some(ticket) = ticket {
+                    return Selection::Chosen { index, ticket };
+                }
+            }
+        }
+        Selection::Unavailable {
+            retry_after: self.retry_after(now),
+        }
+    }
+
+    /// Records the outcome of a request sent to `index` (§4.4: success is any answer below 500).
+    pub fn record(&self, index: usize, ticket: Ticket, success: bool, now: Instant) {
+        let backend = &self.backends[index];
+        if let Some(t) = backend.breaker.record(ticket, success, now) {
+            self.on_transition(index, t);
+        }
+    }
+
+    /// Hands back a ticket whose request produced no outcome.
+    pub fn release(&self, index: usize, ticket: Ticket) {
+        self.backends[index].breaker.release(ticket);
+    }
+
+    /// Health flips, from the health checks.
+    pub fn set_healthy(&self, index: usize, healthy: bool) {
+        let backend = &self.backends[index];
+        if backend.healthy.swap(healthy, Ordering::AcqRel) == healthy {
+            return;
+        }
+        if healthy {
+            self.restart_warmup(index);
+            self.events.record(
+                log::Level::Info,
+                format!(
+                    "backend {} is healthy again; warming up at 25%",
+                    backend.spec.url
+                ),
+            );
+        } else {
+            self.events.record(
+                log::Level::Warn,
+                format!("backend {} is unhealthy", backend.spec.url),
+            );
+        }
+        self.rebuild();
+    }
+
+    /// Every health probe's result, for warm-up.
+    pub fn observe_probe(&self, index: usize, success: bool) {
+        let backend = &self.backends[index];
+        let stepped = {
+            let mut warmup = backend.warmup.lock().unwrap_or_else(|p| p.into_inner());
+            let stepped = warmup.observe_probe(success);
+            backend.warm_level.store(warmup.level(), Ordering::Release);
+            stepped
+        };
+        if let Some(level) = stepped {
+            self.events.record(
+                log::Level::Info,
+                format!("backend {} warm-up at {}%", backend.spec.url, level * 25),
+            );
+            self.rebuild();
+        }
+    }
+
+    fn restart_warmup(&self, index: usize) {
+        let backend = &self.backends[index];
+        let mut warmup = backend.warmup.lock().unwrap_or_else(|p| p.into_inner());
+        warmup.restart();
+        backend.warm_level.store(warmup.level(), Ordering::Release);
+    }
+
+    fn on_transition(&self, index: usize, transition: Transition) {
+        let backend = &self.backends[index];
+        match transition {
+            Transition::Opened => {
+                if let Some(at) = backend.breaker.half_open_at() {
+                    self.next_half_open
+                        .fetch_min(self.nanos(at), Ordering::AcqRel);
+                }
+                self.events.record(
+                    log::Level::Warn,
+                    format!("circuit breaker for {} opened", backend.spec.url),
+                );
+            }
+            Transition::HalfOpened => self.events.record(
+                log::Level::Info,
+                format!(
+                    "circuit breaker for {} is half-open; probing",
+                    backend.spec.url
+                ),
+            ),
+            Transition::Closed => {
+                self.restart_warmup(index);
+                self.events.record(
+                    log::Level::Info,
+                    format!(
+                        "circuit breaker for {} closed; warming up at 25%",
+                        backend.spec.url
+                    ),
+                );
+            }
+        }
+        self.rebuild();
+    }
+
+    /// Moves due open breakers to half-open and recomputes the next deadline.
+    fn poll_breakers(&self, now: Instant) {
+        let mut next = u64::MAX;
+        for backend in &self.backends {
+            if let Some(t) = backend.breaker.poll(now) {
+                self.on_transition(backend.index, t);
+            }
+            if let Some(at) = backend.breaker.half_open_at() {
+                next = next.min(self.nanos(at));
+            }
+        }
+        self.next_half_open.store(next, Ordering::Release);
+    }
+
+    /// Seconds until the soonest open breaker may half-open; with none open, until the next
+    /// health probe could bring a backend back. At least 1.
+    fn retry_after(&self, now: Instant) -> u64 {
+        let soonest = self
+            .backends
+            .iter()
+            .filter_map(|b| b.breaker.half_open_at())
+            .min()
+            .map(|at| at.saturating_duration_since(now))
+            .unwrap_or(self.health_interval);
+        soonest.as_secs_f64().ceil().max(1.0) as u64
+    }
+
+    /// Rebuilds the schedule over usable backends with their warm-up weights.
+    fn rebuild(&self) {
+        let _guard = self.rebuild.lock().unwrap_or_else(|p| p.into_inner());
+        let weights: Vec<(usize, u32)> = self
+            .backends
+            .iter()
+            .filter(|b| b.usable())
+            .map(|b| {
+                (
+                    b.index,
+                    b.spec.weight * b.warm_level.load(Ordering::Acquire) as u32,
+                )
+            })
+            .collect();
+        self.schedule.store(Arc::new(schedule::build(&weights)));
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+
+    fn pool(yaml: &str) -> UpstreamPool {
+        let config = parse(yaml).unwrap();
+        UpstreamPool::new(&config, Arc::new(EventLog::new()))
+    }
+
+    const THREE: &str = "backends:\n  - url: http://a.example\n  - url: http://b.example\n  - url: http://c.example\n    weight: 2\ncircuit_breaker:\n  failure_threshold: 2\n  open_timeout: 10s\n  half_open_max_requests: 1\n";
+
+    fn pick(pool: &UpstreamPool, now: Instant) -> usize {
+        match pool.select(now, &[]) {
+            Selection::Chosen { index, .. } => index,
+            other => panic!("nothing chosen: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn selection_follows_weights() {
+        let pool = pool(THREE);
+        let now = Instant::now();
+        let mut counts = [0; 3];
+        for _ in 0..400 {
+            counts[pick(&pool, now)] += 1;
+        }
+        assert_eq!(counts, [100, 100, 200]);
+    }
+
+    #[test]
+    fn unhealthy_and_open_backends_are_skipped() {
+        let pool = pool(THREE);
+        let now = Instant::now();
+        pool.set_healthy(2, false);
+        let ticket = Ticket { probe: false };
+        pool.record(0, ticket, false, now);
+        pool.record(0, ticket, false, now);
+        assert_eq!(pool.backends()[0].breaker_state(), BreakerState::Open);
+        for _ in 0..10 {
+            assert_eq!(pick(&pool, now), 1);
+        }
+        assert_eq!(
+            pool.select(now, &[1]),
+            Selection::Unavailable { retry_after: 10 }
+        );
+        // After open_timeout the open backend half-opens and takes one probe at a time.
+        let later = now + Duration::from_secs(10);
+        let chosen: Vec<Selection> = (0..4).map(|_| pool.select(later, &[1])).collect();
+        assert_eq!(
+            chosen[0],
+            Selection::Chosen {
+                index: 0,
+                ticket: Ticket { probe: true }
+            }
+        );
+        assert!(chosen[1..]
+            .iter()
+            .all(|s| matches!(s, Selection::Unavailable { .. })));
+    }
+
+    #[test]
+    fn a_recovered_backend_warms_up() {
+        let pool = pool(THREE);
+        pool.set_healthy(2, false);
+        pool.set_healthy(2, true);
+        assert_eq!(pool.backends()[2].warmup_percent(), 25);
+        let now = Instant::now();
+        let mut counts = [0; 3];
+        for _ in 0..1000 {
+            counts[pick(&pool, now)] += 1;
+        }
+        // Weights 1:1:2 with the third at 25 % → 1:1:0.5 → 400:400:200 out of 1000.
+        assert_eq!(counts, [400, 400, 200]);
+        for _ in 0..9 {
+            pool.observe_probe(2, true);
+        }
+        assert_eq!(pool.backends()[2].warmup_percent(), 100);
+    }
+}

@@ -1,0 +1,189 @@
+//! The YAML file as written: serde structs that mirror it key for key.
+//!
+//! Every leaf is a [`Field`], which never fails to deserialize: a value of the wrong type is kept
+//! as [`Field::Invalid`] so that validation can report *every* problem with its key path instead of
+//! stopping at the first. Unknown keys are captured per section (`unknown`) for the same reason,
+//! and refused by validation.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+
+/// One YAML value as found in the file: absent, well-typed, or of the wrong type.
+#[derive(Debug, Clone, Default)]
+pub enum Field<T> {
+    /// The key is absent (or explicitly `null`): the default applies.
+    #[default]
+    Missing,
+    /// The key holds a value of the expected type.
+    Value(T),
+    /// The key holds something else; kept so the error can show it.
+    Invalid(Value),
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Field<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        if value.is_null() {
+            return Ok(Field::Missing);
+        }
+        Ok(match serde_yaml::from_value::<T>(value.clone()) {
+            Ok(typed) => Field::Value(typed),
+            Err(_) => Field::Invalid(value),
+        })
+    }
+}
+
+/// Keys that no section knows, by name.
+pub type Unknown = BTreeMap<String, Value>;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawConfig {
+    pub server: Field<RawServer>,
+    pub upstream: Field<RawUpstream>,
+    pub backends: Field<Vec<Field<RawBackend>>>,
+    pub health_check: Field<RawHealthCheck>,
+    pub rate_limit: Field<RawRateLimit>,
+    pub adaptive: Field<RawAdaptive>,
+    pub circuit_breaker: Field<RawCircuitBreaker>,
+    pub logging: Field<RawLogging>,
+    pub tui: Field<RawTui>,
+    pub admin: Field<RawAdmin>,
+    pub development: Field<RawDevelopment>,
+    pub security: Field<RawSecurity>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawServer {
+    pub address: Field<String>,
+    pub port: Field<i64>,
+    pub threads: Field<i64>,
+    pub allowed_hosts: Field<Vec<String>>,
+    pub allowed_methods: Field<Vec<String>>,
+    pub read_timeout: Field<String>,
+    pub write_timeout: Field<String>,
+    pub idle_timeout: Field<String>,
+    pub max_header_bytes: Field<i64>,
+    pub max_body_bytes: Field<i64>,
+    pub shutdown_timeout: Field<String>,
+    pub pid_file: Field<String>,
+    pub upgrade_sock: Field<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawUpstream {
+    pub connect_timeout: Field<String>,
+    pub response_header_timeout: Field<String>,
+    pub max_retries: Field<i64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawBackend {
+    pub url: Field<String>,
+    pub weight: Field<i64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawHealthCheck {
+    pub interval: Field<String>,
+    pub timeout: Field<String>,
+    pub path: Field<String>,
+    pub unhealthy_threshold: Field<i64>,
+    pub healthy_threshold: Field<i64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawRateLimit {
+    pub requests_per_second: Field<f64>,
+    pub burst: Field<i64>,
+    pub cleanup_interval: Field<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawAdaptive {
+    pub enabled: Field<bool>,
+    pub evaluation_interval: Field<String>,
+    pub latency_threshold_ms: Field<f64>,
+    pub reduction_factor: Field<f64>,
+    pub recovery_factor: Field<f64>,
+    pub min_rate: Field<f64>,
+    pub max_rate: Field<f64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawCircuitBreaker {
+    pub failure_threshold: Field<i64>,
+    pub success_threshold: Field<i64>,
+    pub open_timeout: Field<String>,
+    pub half_open_max_requests: Field<i64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawLogging {
+    pub level: Field<String>,
+    pub format: Field<String>,
+    pub file: Field<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawTui {
+    pub enabled: Field<bool>,
+    pub refresh_interval: Field<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawAdmin {
+    pub enabled: Field<bool>,
+    pub address: Field<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawDevelopment {
+    pub allow_loopback_backends: Field<bool>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawSecurity {
+    pub allowed_backend_networks: Field<Vec<String>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}

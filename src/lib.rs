@@ -1,0 +1,30 @@
+//! Aegis: a reverse proxy for small and mid-sized HTTP services, on Cloudflare's Pingora.
+//!
+//! # Layout
+//!
+//! - [`cli`]: the command line (§1); `main.rs` only calls [`cli::main`].
+//! - [`config`]: YAML → validated [`config::Config`], with every problem reported by key path,
+//!   and the startup DNS resolution with the anti-SSRF check. The only module that knows serde.
+//! - [`server`]: wires concrete types into a Pingora server; the only place that does.
+//! - [`proxy`]: the one `ProxyHttp` implementation; each phase delegates to a leaf module.
+//! - [`balance`]: the backend pool, smooth weighted round-robin, health checks and warm-up.
+//! - [`breaker`]: the per-backend circuit breaker (pure state machine + lock-light cell).
+//! - [`security`]: SSRF policy, IP masking, security and hop-by-hop headers.
+//! - [`lifecycle`]: shutdown signals, in-flight counting and drain.
+//! - [`logging`]: JSON or text log lines on `log` + `env_logger`.
+//! - [`events`]: the ring of recent state changes shown to operators.
+//!
+//! Invariants: only `proxy` touches Pingora's `Session`; policies (breaker, warm-up, schedule,
+//! validation) are pure and take time as an argument; nothing on the request path takes a lock
+//! shared by the workers in the common case.
+
+pub mod balance;
+pub mod breaker;
+pub mod cli;
+pub mod config;
+pub mod events;
+pub mod lifecycle;
+pub mod logging;
+pub mod proxy;
+pub mod security;
+pub mod server;

@@ -1,0 +1,187 @@
+//! Shutdown and drain (§8): Aegis's own shutdown-signal watcher for Pingora, the in-flight request
+//! count, and the drain monitor that ends the process once the last request has its answer.
+//!
+//! Pingora's own behaviour does not fit (§8): its SIGINT is a fast shutdown, and after a graceful
+//! one it sleeps the whole grace period even when nothing is in flight. Aegis maps SIGTERM and
+//! SIGINT (and the dashboard's `q`) to a graceful terminate, SIGQUIT to a graceful upgrade, and
+//! exits as soon as the requests in flight are done, or when `server.shutdown_timeout` has passed.
+
+use async_trait::async_trait;
+use pingora::server::{ExecutionPhase, ShutdownSignal, ShutdownSignalWatch};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{broadcast, Notify};
+
+/// How long the in-flight count must stay at zero before the process exits: covers a request
+/// whose connection was accepted just before shutdown but whose header is still arriving.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// The process-wide lifecycle state shared by the proxy, the admin listener and the dashboard.
+#[derive(Debug, Default)]
+pub struct Lifecycle {
+    in_flight: AtomicUsize,
+    draining: AtomicBool,
+    trigger: Notify,
+}
+
+impl Lifecycle {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Counts a request as in flight until the returned guard is dropped.
+    pub fn begin_request(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.clone())
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// True from the shutdown signal on (`/healthz` then answers 503).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Starts a graceful shutdown, as SIGTERM does (the dashboard's `q`).
+    pub fn request_shutdown(&self) {
+        self.draining.store(true, Ordering::Release);
+        self.trigger.notify_one();
+    }
+}
+
+/// A request in flight; decrements the count when dropped.
+#[derive(Debug)]
+pub struct InFlight(Arc<Lifecycle>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Aegis's shutdown-signal watcher, handed to Pingora's `RunArgs`.
+pub struct ShutdownSignals {
+    pub lifecycle: Arc<Lifecycle>,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for ShutdownSignals {
+    async fn recv(&self) -> ShutdownSignal {
+        let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::quit()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            log::error!("cannot install signal handlers; only the dashboard can stop Aegis");
+            self.lifecycle.trigger.notified().await;
+            return ShutdownSignal::GracefulTerminate;
+        };
+        let signal = tokio::select! {
+            _ = quit.recv() => {
+                log::info!("SIGQUIT: handing the listening sockets to the new process");
+                ShutdownSignal::GracefulUpgrade
+            }
+            _ = term.recv() => {
+                log::info!("SIGTERM: draining in-flight requests");
+                ShutdownSignal::GracefulTerminate
+            }
+            _ = int.recv() => {
+                log::info!("SIGINT: draining in-flight requests");
+                ShutdownSignal::GracefulTerminate
+            }
+            _ = self.lifecycle.trigger.notified() => {
+                log::info!("shutdown requested from the dashboard: draining in-flight requests");
+                ShutdownSignal::GracefulTerminate
+            }
+        };
+        self.lifecycle.draining.store(true, Ordering::Release);
+        signal
+    }
+}
+
+/// Watches Pingora's execution phases; once the listeners are closed it waits for the requests
+/// in flight (at most `timeout`), then ends the process with status 0.
+pub fn spawn_drain_monitor(
+    lifecycle: Arc<Lifecycle>,
+    mut phases: broadcast::Receiver<ExecutionPhase>,
+    timeout: Duration,
+    pid_file: Option<PathBuf>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("aegis-drain".into())
+        .spawn(move || loop {
+            match phases.blocking_recv() {
+                Ok(ExecutionPhase::ShutdownStarted) => {
+                    lifecycle.draining.store(true, Ordering::Release);
+                    drain(&lifecycle, timeout);
+                    finish(pid_file.as_deref());
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        });
+    if let Err(e) = spawned {
+        log::error!(
+            "cannot start the drain monitor: {e}; shutdown will wait the full grace period"
+        );
+    }
+}
+
+fn drain(lifecycle: &Lifecycle, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let mut idle_since: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if lifecycle.in_flight() == 0 {
+            let since = *idle_since.get_or_insert(now);
+            if now.duration_since(since) >= SETTLE {
+                return;
+            }
+        } else {
+            idle_since = None;
+        }
+        if now >= deadline {
+            log::warn!(
+                "shutdown_timeout reached with {} request(s) still in flight; they are cut",
+                lifecycle.in_flight()
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The last words of the process.
+pub fn finish(pid_file: Option<&std::path::Path>) -> ! {
+    if let Some(path) = pid_file {
+        let _ = std::fs::remove_file(path);
+    }
+    log::info!("Aegis shutdown complete");
+    log::logger().flush();
+    std::process::exit(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_guards_count_requests() {
+        let lifecycle = Lifecycle::new();
+        let a = lifecycle.begin_request();
+        let b = lifecycle.begin_request();
+        assert_eq!(lifecycle.in_flight(), 2);
+        drop(a);
+        assert_eq!(lifecycle.in_flight(), 1);
+        drop(b);
+        assert_eq!(lifecycle.in_flight(), 0);
+        assert!(!lifecycle.is_draining());
+        lifecycle.request_shutdown();
+        assert!(lifecycle.is_draining());
+    }
+}

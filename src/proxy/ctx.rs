@@ -1,0 +1,47 @@
+//! Per-request state carried through the proxy phases.
+
+use super::respond::Refusal;
+use crate::breaker::Ticket;
+use crate::lifecycle::InFlight;
+use std::time::{Duration, Instant};
+
+/// What one request has done so far.
+pub struct RequestCtx {
+    /// The fresh `X-Request-ID` (UUIDv4) sent upstream, returned to the client and logged.
+    pub request_id: String,
+    pub started: Instant,
+    /// The backend currently chosen, with its breaker ticket.
+    pub backend: Option<(usize, Ticket)>,
+    /// Whether the chosen backend's outcome has been recorded in its breaker.
+    pub outcome_recorded: bool,
+    /// Backends already tried (for retries on connect failure).
+    pub tried: Vec<usize>,
+    /// Connect failures so far.
+    pub connect_failures: u32,
+    pub upstream_sent: Option<Instant>,
+    pub upstream_latency: Option<Duration>,
+    /// Set when Aegis answers the request itself.
+    pub refusal: Option<Refusal>,
+    /// Request body bytes seen so far (for `server.max_body_bytes`).
+    pub body_bytes: u64,
+    /// Keeps the request counted as in flight until the context is dropped.
+    pub _in_flight: InFlight,
+}
+
+impl RequestCtx {
+    pub fn new(in_flight: InFlight) -> Self {
+        RequestCtx {
+            request_id: String::new(),
+            started: Instant::now(),
+            backend: None,
+            outcome_recorded: false,
+            tried: Vec::new(),
+            connect_failures: 0,
+            upstream_sent: None,
+            upstream_latency: None,
+            refusal: None,
+            body_bytes: 0,
+            _in_flight: in_flight,
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! What the backend receives (§3.7), and how upstream errors map to client answers.
+
+use super::respond::Refusal;
+use crate::security::headers::strip_hop_by_hop_request;
+use pingora_core::{Error, ErrorSource, ErrorType, Result};
+use pingora_http::RequestHeader;
+use pingora_proxy::Session;
+
+/// Rewrites the request going upstream: hop-by-hop headers out, forwarding headers set, `Host`
+/// set to the backend's.
+pub fn prepare_upstream_request(
+    session: &Session,
+    upstream: &mut RequestHeader,
+    host_header: &str,
+    request_id: &str,
+) -> Result<()> {
+    strip_hop_by_hop_request(upstream);
+    // SECURITY: X-Forwarded-For is replaced, never appended to: a client-sent value would let
+    // anyone claim any address to the backend (and to IP-based rules behind it).
+    upstream.remove_header("X-Forwarded-For");
+    if let Some(addr) = session.client_addr().and_then(|a| a.as_inet()) {
+        upstream.insert_header("X-Forwarded-For", addr.ip().to_string())?;
+    }
+    let proto = if session
+        .digest()
+        .and_then(|d| d.ssl_digest.as_ref())
+        .is_some()
+    {
+        "https"
+    } else {
+        "http"
+    };
+    upstream.insert_header("X-Forwarded-Proto", proto)?;
+    // SECURITY: a client-chosen request id could collide with or forge another request's trail.
+    upstream.insert_header("X-Request-ID", request_id)?;
+    upstream.insert_header("Host", host_header)?;
+    Ok(())
+}
+
+/// The answer for a request that failed without a refusal of Aegis's own.
+pub fn refusal_for(e: &Error) -> Option<Refusal> {
+    match (e.esource(), e.etype()) {
+        (_, ErrorType::HTTPStatus(503)) => Some(Refusal::NoHealthyBackend { retry_after: 1 }),
+        (_, ErrorType::HTTPStatus(413)) => Some(Refusal::BodyTooLarge),
+        (_, ErrorType::HTTPStatus(code)) if *code < 500 => Some(Refusal::BadRequest),
+        (
+            ErrorSource::Upstream,
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout,
+        ) => Some(Refusal::GatewayTimeout),
+        (ErrorSource::Upstream, _) => Some(Refusal::BadGateway),
+        (
+            ErrorSource::Downstream,
+            ErrorType::ReadTimedout
+            | ErrorType::WriteTimedout
+            | ErrorType::WriteError
+            | ErrorType::ReadError
+            | ErrorType::ConnectionClosed,
+        ) => None,
+        (ErrorSource::Downstream, _) => Some(Refusal::BadRequest),
+        _ => Some(Refusal::BadGateway),
+    }
+}

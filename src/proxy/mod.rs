@@ -1,0 +1,280 @@
+//! The one `ProxyHttp` implementation. Each phase reads like a line of a table of contents and
+//! delegates to a leaf module; per-request state lives in [`RequestCtx`].
+//!
+//! Request order (§3): rate limit → validation → upstream selection and forwarding → response
+//! rewriting. Responses Aegis writes itself go through [`respond::send`].
+
+mod ctx;
+pub mod forward;
+pub mod respond;
+
+pub use ctx::RequestCtx;
+pub use respond::Refusal;
+
+use crate::balance::{Selection, UpstreamPool};
+use crate::lifecycle::Lifecycle;
+use crate::security::headers::{harden_response, strip_hop_by_hop_response};
+use crate::security::mask::MaskedIp;
+use async_trait::async_trait;
+use pingora::prelude::HttpPeer;
+use pingora_core::{Error, ErrorSource, ErrorType, Result};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Settings the request path reads, copied out of the config once.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    pub max_retries: u32,
+    pub read_timeout: Duration,
+    pub write_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// `Allow` header value for 405 answers.
+    pub allow: String,
+}
+
+/// Aegis's proxy: owns the pool and every policy the request path consults.
+pub struct AegisProxy {
+    pub pool: Arc<UpstreamPool>,
+    pub lifecycle: Arc<Lifecycle>,
+    pub settings: ProxySettings,
+}
+
+impl AegisProxy {
+    /// Answers the request with `refusal`, remembering why for the access log.
+    async fn refuse(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        refusal: Refusal,
+    ) -> Result<bool> {
+        ctx.refusal = Some(refusal);
+        respond::send(session, refusal, &ctx.request_id, &self.settings.allow).await?;
+        Ok(true)
+    }
+
+    /// Records the chosen backend's outcome in its breaker, once per attempt.
+    fn record_outcome(&self, ctx: &mut RequestCtx, success: bool) {
+        if let Some((index, ticket)) = ctx.backend {
+            if !ctx.outcome_recorded {
+                ctx.outcome_recorded = true;
+                self.pool.record(index, ticket, success, Instant::now());
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for AegisProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new(self.lifecycle.begin_request())
+    }
+
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.request_id = uuid::Uuid::new_v4().to_string();
+        session.set_read_timeout(Some(self.settings.read_timeout));
+        session.set_write_timeout(Some(self.settings.write_timeout));
+        session.set_keepalive(Some(self.settings.idle_timeout.as_secs().max(1)));
+        Ok(())
+    }
+
+    async fn request_filter(&self, _session: &mut Session, _ctx: &mut RequestCtx) -> Result<bool> {
+        Ok(false)
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        match self.pool.select(Instant::now(), &ctx.tried) {
+            Selection::Chosen { index, ticket } => {
+                ctx.backend = Some((index, ticket));
+                ctx.outcome_recorded = false;
+                ctx.tried.push(index);
+                Ok(self.pool.backends()[index].peer())
+            }
+            Selection::Unavailable { retry_after } => {
+                ctx.backend = None;
+                ctx.refusal = Some(Refusal::NoHealthyBackend { retry_after });
+                Error::e_explain(ErrorType::HTTPStatus(503), "no backend available")
+            }
+        }
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let Some((index, _)) = ctx.backend else {
+            return Error::e_explain(ErrorType::InternalError, "no backend chosen");
+        };
+        let backend = &self.pool.backends()[index];
+        forward::prepare_upstream_request(
+            session,
+            upstream,
+            &backend.spec.host_header,
+            &ctx.request_id,
+        )?;
+        ctx.upstream_sent = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(sent) = ctx.upstream_sent {
+            ctx.upstream_latency = Some(sent.elapsed());
+        }
+        // §4.4: a 5xx answer is a failure, any other answer a success.
+        self.record_outcome(ctx, upstream_response.status.as_u16() < 500);
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        strip_hop_by_hop_response(upstream_response);
+        harden_response(upstream_response)?;
+        upstream_response.insert_header("X-Request-ID", &ctx.request_id)?;
+        Ok(())
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        log::warn!("cannot connect to backend {peer}: {e}");
+        self.record_outcome(ctx, false);
+        ctx.connect_failures += 1;
+        // §4.5: nothing reached the backend, so another one may take the request.
+        e.set_retry(ctx.connect_failures <= self.settings.max_retries);
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("backend: {peer}"));
+        // A failure on a pooled connection the backend had already closed is retried by Pingora
+        // (for idempotent requests): the request never reached a live backend. Anything else
+        // reached the backend and is not retried (§4.5).
+        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
+        {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        if e.retry() {
+            if let Some((index, ticket)) = ctx.backend.take() {
+                self.pool.release(index, ticket);
+                ctx.tried.retain(|&i| i != index);
+            }
+        } else if *e.esource() == ErrorSource::Upstream {
+            log::warn!("backend {peer} failed: {e}");
+            self.record_outcome(ctx, false);
+        }
+        e
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let refusal = ctx.refusal.or_else(|| forward::refusal_for(e));
+        if let Some((index, ticket)) = ctx.backend {
+            if !ctx.outcome_recorded && *e.esource() == ErrorSource::Upstream {
+                self.record_outcome(ctx, false);
+            } else if !ctx.outcome_recorded {
+                ctx.outcome_recorded = true;
+                self.pool.release(index, ticket);
+            }
+        }
+        let Some(refusal) = refusal else {
+            // The client is gone; there is nobody to answer.
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        };
+        ctx.refusal = Some(refusal);
+        if let Err(write_error) =
+            respond::send(session, refusal, &ctx.request_id, &self.settings.allow).await
+        {
+            log::debug!("cannot send the error response: {write_error}");
+        }
+        FailToProxy {
+            error_code: refusal.status(),
+            can_reuse_downstream: !refusal.closes_connection() && refusal.status() < 500,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        if let Some((index, ticket)) = ctx.backend {
+            if !ctx.outcome_recorded {
+                ctx.outcome_recorded = true;
+                self.pool.release(index, ticket);
+            }
+        }
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .or(ctx.refusal.map(|r| r.status()))
+            .unwrap_or(0);
+        let client = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| MaskedIp(a.ip()));
+        let backend = ctx
+            .backend
+            .map(|(i, _)| self.pool.backends()[i].spec.url.as_str());
+        let req = session.req_header();
+        // SECURITY: the path is logged without its query string, and no header values at all:
+        // query strings, cookies and credentials stay out of the logs.
+        log::info!(
+            target: "aegis::access",
+            client:% = client.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            method:% = req.method,
+            path = req.uri.path(),
+            status = status,
+            bytes = session.body_bytes_sent(),
+            backend = backend.unwrap_or("-"),
+            upstream_ms = ctx.upstream_latency.map_or(-1.0, |d| d.as_secs_f64() * 1000.0),
+            total_ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
+            request_id = ctx.request_id.as_str(),
+            refusal = ctx.refusal.map_or("-", |r| r.reason());
+            "request"
+        );
+    }
+
+    fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {
+        // SECURITY: Pingora's default summary includes the query string; logs must not.
+        let req = session.req_header();
+        format!("{} {}", req.method, req.uri.path())
+    }
+}
