@@ -18,13 +18,16 @@
 //! validation) are pure and take time as an argument; nothing on the request path takes a lock
 //! shared by the workers in the common case.
 
+pub mod admin;
 pub mod balance;
 pub mod breaker;
 pub mod cli;
 pub mod config;
 pub mod events;
 pub mod lifecycle;
+pub mod limit;
 pub mod logging;
+pub mod metrics;
 pub mod proxy;
 pub mod security;
 pub mod server;

@@ -1,16 +1,21 @@
 //! The one place that wires concrete types together: config → pool, health checks, proxy,
 //! lifecycle → a Pingora server.
 
+use crate::admin::AdminService;
 use crate::balance::health::HealthService;
 use crate::balance::UpstreamPool;
 use crate::config::Config;
 use crate::events::EventLog;
 use crate::lifecycle::{self, Lifecycle, ShutdownSignals};
+use crate::limit::adaptive::{AdaptiveService, AdaptiveStatus};
+use crate::limit::RateLimiter;
+use crate::metrics::observer::{SamplerService, StaticInfo};
+use crate::metrics::{Metrics, Observer};
 use crate::proxy::{AegisProxy, ProxySettings};
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server};
 use pingora::services::background::background_service;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// How the process was asked to run.
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,16 +31,45 @@ pub struct Components {
     pub events: Arc<EventLog>,
     pub pool: Arc<UpstreamPool>,
     pub lifecycle: Arc<Lifecycle>,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Arc<RateLimiter>,
+    pub adaptive: Arc<Mutex<AdaptiveStatus>>,
+    pub observer: Arc<Observer>,
 }
 
 impl Components {
     pub fn new(config: &Config) -> Self {
         let events = Arc::new(EventLog::new());
         let pool = Arc::new(UpstreamPool::new(config, events.clone()));
+        let lifecycle = Lifecycle::new();
+        let metrics = Arc::new(Metrics::new(config.backends.len()));
+        let limiter = Arc::new(RateLimiter::new(&config.rate_limit, &config.adaptive));
+        let adaptive = Arc::new(Mutex::new(AdaptiveStatus::default()));
+        let info = StaticInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            listen: config.server.listen_addr().to_string(),
+            threshold_ms: config.adaptive.latency_threshold.as_secs_f64() * 1000.0,
+            min_rate: config.adaptive.min_rate,
+            max_rate: config.adaptive.max_rate,
+            adaptive_enabled: config.adaptive.enabled,
+        };
+        let observer = Arc::new(Observer::new(
+            info,
+            metrics.clone(),
+            pool.clone(),
+            limiter.clone(),
+            adaptive.clone(),
+            events.clone(),
+            lifecycle.clone(),
+        ));
         Components {
             events,
             pool,
-            lifecycle: Lifecycle::new(),
+            lifecycle,
+            metrics,
+            limiter,
+            adaptive,
+            observer,
         }
     }
 }
@@ -70,6 +104,8 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
 
     let proxy = AegisProxy {
         pool: components.pool.clone(),
+        limiter: components.limiter.clone(),
+        metrics: components.metrics.clone(),
         lifecycle: components.lifecycle.clone(),
         settings: ProxySettings {
             max_retries: config.upstream.max_retries,
@@ -87,6 +123,32 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
 
     let health = HealthService::new(components.pool.clone(), &config.health_check)?;
     server.add_service(background_service("health checks", health));
+    server.add_service(background_service(
+        "sampler",
+        SamplerService(components.observer.clone()),
+    ));
+    if config.adaptive.enabled {
+        server.add_service(background_service(
+            "adaptive",
+            AdaptiveService {
+                settings: config.adaptive.clone(),
+                limiter: components.limiter.clone(),
+                metrics: components.metrics.clone(),
+                pool: components.pool.clone(),
+                events: components.events.clone(),
+                status: components.adaptive.clone(),
+            },
+        ));
+    }
+    if config.admin.enabled {
+        server.add_service(background_service(
+            "admin",
+            AdminService {
+                address: config.admin.address,
+                observer: components.observer.clone(),
+            },
+        ));
+    }
 
     log::info!("Aegis {} listening on {listen}", env!("CARGO_PKG_VERSION"));
     for backend in components.pool.backends() {

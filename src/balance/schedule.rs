@@ -85,12 +85,7 @@ fn spread(s: &mut [usize]) {
 /// Adjacent equal pairs (cyclic) that touch position `a` or `b`.
 fn repeats_around(s: &[usize], a: usize, b: usize) -> usize {
     let len = s.len();
-    let mut starts = [
-        (a + len - 1) % len,
-        a,
-        (b + len - 1) % len,
-        b,
-    ];
+    let mut starts = [(a + len - 1) % len, a, (b + len - 1) % len, b];
     starts.sort_unstable();
     let mut count = 0;
     for (n, &p) in starts.iter().enumerate() {

@@ -660,7 +660,7 @@ fn parse_backend_url(text: &str) -> Result<BackendSpec, String> {
     }
     let host = match url.host() {
         None => return Err("a host is required".into()),
-        Some(url::Host::Domain(d)) if d.is_empty() => return Err("a host is required".into()),
+        Some(url::Host::Domain("")) => return Err("a host is required".into()),
         Some(url::Host::Domain(d)) => d.to_string(),
         Some(url::Host::Ipv4(ip)) => ip.to_string(),
         Some(url::Host::Ipv6(ip)) => ip.to_string(),

@@ -10,10 +10,12 @@ pub struct RequestCtx {
     /// The fresh `X-Request-ID` (UUIDv4) sent upstream, returned to the client and logged.
     pub request_id: String,
     pub started: Instant,
-    /// The backend currently chosen, with its breaker ticket.
+    /// The backend of the current attempt, with its breaker ticket.
     pub backend: Option<(usize, Ticket)>,
-    /// Whether the chosen backend's outcome has been recorded in its breaker.
-    pub outcome_recorded: bool,
+    /// The last backend tried (for the access log).
+    pub last_backend: Option<usize>,
+    /// The current attempt's recorded outcome: `Some(failed)` once recorded in the breaker.
+    pub outcome: Option<bool>,
     /// Backends already tried (for retries on connect failure).
     pub tried: Vec<usize>,
     /// Connect failures so far.
@@ -34,7 +36,8 @@ impl RequestCtx {
             request_id: String::new(),
             started: Instant::now(),
             backend: None,
-            outcome_recorded: false,
+            last_backend: None,
+            outcome: None,
             tried: Vec::new(),
             connect_failures: 0,
             upstream_sent: None,

@@ -13,6 +13,8 @@ pub use respond::Refusal;
 
 use crate::balance::{Selection, UpstreamPool};
 use crate::lifecycle::Lifecycle;
+use crate::limit::{ClientKey, RateLimiter, Verdict};
+use crate::metrics::Metrics;
 use crate::security::headers::{harden_response, strip_hop_by_hop_response};
 use crate::security::mask::MaskedIp;
 use async_trait::async_trait;
@@ -37,8 +39,19 @@ pub struct ProxySettings {
 /// Aegis's proxy: owns the pool and every policy the request path consults.
 pub struct AegisProxy {
     pub pool: Arc<UpstreamPool>,
+    pub limiter: Arc<RateLimiter>,
+    pub metrics: Arc<Metrics>,
     pub lifecycle: Arc<Lifecycle>,
     pub settings: ProxySettings,
+}
+
+/// How an attempt on a backend ended, for its breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Success,
+    Failure,
+    /// Nothing to learn (the client left, or a stale pooled connection is retried).
+    Nothing,
 }
 
 impl AegisProxy {
@@ -54,13 +67,29 @@ impl AegisProxy {
         Ok(true)
     }
 
-    /// Records the chosen backend's outcome in its breaker, once per attempt.
-    fn record_outcome(&self, ctx: &mut RequestCtx, success: bool) {
-        if let Some((index, ticket)) = ctx.backend {
-            if !ctx.outcome_recorded {
-                ctx.outcome_recorded = true;
-                self.pool.record(index, ticket, success, Instant::now());
-            }
+    /// Records the current attempt's outcome in its backend's breaker (once).
+    fn record_outcome(&self, ctx: &mut RequestCtx, outcome: Outcome) {
+        let Some((index, ticket)) = ctx.backend else {
+            return;
+        };
+        if ctx.outcome.is_some() {
+            return;
+        }
+        ctx.outcome = Some(outcome == Outcome::Failure);
+        match outcome {
+            Outcome::Success => self.pool.record(index, ticket, true, Instant::now()),
+            Outcome::Failure => self.pool.record(index, ticket, false, Instant::now()),
+            Outcome::Nothing => self.pool.release(index, ticket),
+        }
+    }
+
+    /// Ends the current attempt: breaker outcome (if not yet recorded) and backend metrics.
+    fn end_attempt(&self, ctx: &mut RequestCtx, outcome: Outcome) {
+        self.record_outcome(ctx, outcome);
+        if let Some((index, _)) = ctx.backend.take() {
+            let failed = ctx.outcome.take().unwrap_or(false);
+            self.metrics
+                .backend_finished(index, failed, ctx.upstream_latency);
         }
     }
 }
@@ -85,7 +114,21 @@ impl ProxyHttp for AegisProxy {
         Ok(())
     }
 
-    async fn request_filter(&self, _session: &mut Session, _ctx: &mut RequestCtx) -> Result<bool> {
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        // §3 stage 1: the rate limit comes first, so that floods of invalid requests are
+        // throttled too.
+        if let Some(client) = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| ClientKey::of(a.ip()))
+        {
+            if let Verdict::Limit { retry_after } = self.limiter.check(client) {
+                self.metrics.record_limited_client(&client);
+                return self
+                    .refuse(session, ctx, Refusal::RateLimited { retry_after })
+                    .await;
+            }
+        }
         Ok(false)
     }
 
@@ -97,8 +140,11 @@ impl ProxyHttp for AegisProxy {
         match self.pool.select(Instant::now(), &ctx.tried) {
             Selection::Chosen { index, ticket } => {
                 ctx.backend = Some((index, ticket));
-                ctx.outcome_recorded = false;
+                ctx.last_backend = Some(index);
+                ctx.outcome = None;
+                ctx.upstream_latency = None;
                 ctx.tried.push(index);
+                self.metrics.backend_started(index);
                 Ok(self.pool.backends()[index].peer())
             }
             Selection::Unavailable { retry_after } => {
@@ -139,7 +185,12 @@ impl ProxyHttp for AegisProxy {
             ctx.upstream_latency = Some(sent.elapsed());
         }
         // §4.4: a 5xx answer is a failure, any other answer a success.
-        self.record_outcome(ctx, upstream_response.status.as_u16() < 500);
+        let outcome = if upstream_response.status.as_u16() < 500 {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        self.record_outcome(ctx, outcome);
         Ok(())
     }
 
@@ -163,7 +214,7 @@ impl ProxyHttp for AegisProxy {
         mut e: Box<Error>,
     ) -> Box<Error> {
         log::warn!("cannot connect to backend {peer}: {e}");
-        self.record_outcome(ctx, false);
+        self.end_attempt(ctx, Outcome::Failure);
         ctx.connect_failures += 1;
         // §4.5: nothing reached the backend, so another one may take the request.
         e.set_retry(ctx.connect_failures <= self.settings.max_retries);
@@ -189,13 +240,13 @@ impl ProxyHttp for AegisProxy {
             e.retry.decide_reuse(client_reused);
         }
         if e.retry() {
-            if let Some((index, ticket)) = ctx.backend.take() {
-                self.pool.release(index, ticket);
+            if let Some((index, _)) = ctx.backend {
                 ctx.tried.retain(|&i| i != index);
             }
+            self.end_attempt(ctx, Outcome::Nothing);
         } else if *e.esource() == ErrorSource::Upstream {
             log::warn!("backend {peer} failed: {e}");
-            self.record_outcome(ctx, false);
+            self.record_outcome(ctx, Outcome::Failure);
         }
         e
     }
@@ -207,13 +258,8 @@ impl ProxyHttp for AegisProxy {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         let refusal = ctx.refusal.or_else(|| forward::refusal_for(e));
-        if let Some((index, ticket)) = ctx.backend {
-            if !ctx.outcome_recorded && *e.esource() == ErrorSource::Upstream {
-                self.record_outcome(ctx, false);
-            } else if !ctx.outcome_recorded {
-                ctx.outcome_recorded = true;
-                self.pool.release(index, ticket);
-            }
+        if *e.esource() == ErrorSource::Upstream {
+            self.record_outcome(ctx, Outcome::Failure);
         }
         let Some(refusal) = refusal else {
             // The client is gone; there is nobody to answer.
@@ -235,17 +281,13 @@ impl ProxyHttp for AegisProxy {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
-        if let Some((index, ticket)) = ctx.backend {
-            if !ctx.outcome_recorded {
-                ctx.outcome_recorded = true;
-                self.pool.release(index, ticket);
-            }
-        }
+        self.end_attempt(ctx, Outcome::Nothing);
         let status = session
             .response_written()
             .map(|r| r.status.as_u16())
             .or(ctx.refusal.map(|r| r.status()))
             .unwrap_or(0);
+        self.metrics.record_response(status, ctx.refusal);
         let client = session
             .client_addr()
             .and_then(|a| a.as_inet())

@@ -29,6 +29,41 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// How many kinds of refusal there are (for per-kind counters).
+    pub const KINDS: usize = 11;
+
+    /// Every kind, in [`Refusal::index`] order (retry values are placeholders).
+    pub const ALL: [Refusal; Refusal::KINDS] = [
+        Refusal::MethodNotAllowed,
+        Refusal::AmbiguousRequest,
+        Refusal::InvalidPath,
+        Refusal::InvalidHost,
+        Refusal::HeaderTooLarge,
+        Refusal::BodyTooLarge,
+        Refusal::RateLimited { retry_after: 0 },
+        Refusal::NoHealthyBackend { retry_after: 0 },
+        Refusal::BadGateway,
+        Refusal::GatewayTimeout,
+        Refusal::BadRequest,
+    ];
+
+    /// Position of this kind in [`Refusal::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            Refusal::MethodNotAllowed => 0,
+            Refusal::AmbiguousRequest => 1,
+            Refusal::InvalidPath => 2,
+            Refusal::InvalidHost => 3,
+            Refusal::HeaderTooLarge => 4,
+            Refusal::BodyTooLarge => 5,
+            Refusal::RateLimited { .. } => 6,
+            Refusal::NoHealthyBackend { .. } => 7,
+            Refusal::BadGateway => 8,
+            Refusal::GatewayTimeout => 9,
+            Refusal::BadRequest => 10,
+        }
+    }
+
     pub fn status(self) -> u16 {
         match self {
             Refusal::MethodNotAllowed => 405,
@@ -131,6 +166,13 @@ pub async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_are_indexed_in_order() {
+        for (i, refusal) in Refusal::ALL.iter().enumerate() {
+            assert_eq!(refusal.index(), i);
+        }
+    }
 
     #[test]
     fn bodies_are_the_documented_json() {

@@ -1,0 +1,238 @@
+//! Renders a [`Snapshot`] in the Prometheus text format with the `prometheus` crate's encoder
+//! (`aegis_` prefix, the backend URL as a label).
+
+use crate::metrics::Snapshot;
+use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+fn gauge(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<GaugeVec> {
+    let g = GaugeVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn counter(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn build(s: &Snapshot) -> prometheus::Result<Registry> {
+    let r = Registry::new();
+    counter(&r, "aegis_requests_total", "Requests handled.", &[])?
+        .with_label_values(&[])
+        .inc_by(s.totals.requests);
+    let responses = counter(
+        &r,
+        "aegis_responses_total",
+        "Responses by status class.",
+        &["class"],
+    )?;
+    for (class, n) in &s.totals.responses {
+        responses.with_label_values(&[class]).inc_by(*n);
+    }
+    let refusals = counter(
+        &r,
+        "aegis_refusals_total",
+        "Requests Aegis answered itself, by reason.",
+        &["reason"],
+    )?;
+    for (reason, n) in &s.totals.refusals {
+        refusals.with_label_values(&[reason]).inc_by(*n);
+    }
+    gauge(
+        &r,
+        "aegis_requests_per_second",
+        "Requests per second over the last second.",
+        &[],
+    )?
+    .with_label_values(&[])
+    .set(s.totals.requests_per_sec);
+    gauge(&r, "aegis_in_flight_requests", "Requests in flight.", &[])?
+        .with_label_values(&[])
+        .set(s.totals.in_flight as f64);
+    gauge(&r, "aegis_uptime_seconds", "Seconds since start.", &[])?
+        .with_label_values(&[])
+        .set(s.uptime_secs);
+    gauge(&r, "aegis_draining", "1 while draining at shutdown.", &[])?
+        .with_label_values(&[])
+        .set(if s.draining { 1.0 } else { 0.0 });
+
+    let b_requests = counter(
+        &r,
+        "aegis_backend_requests_total",
+        "Requests sent to a backend.",
+        &["backend"],
+    )?;
+    let b_failures = counter(
+        &r,
+        "aegis_backend_failures_total",
+        "Failed backend requests (connect error, timeout, 5xx).",
+        &["backend"],
+    )?;
+    let b_rate = gauge(
+        &r,
+        "aegis_backend_requests_per_second",
+        "Backend requests per second.",
+        &["backend"],
+    )?;
+    let b_latency = gauge(
+        &r,
+        "aegis_backend_latency_ms",
+        "Upstream latency quantiles over the last minute.",
+        &["backend", "quantile"],
+    )?;
+    let b_in_flight = gauge(
+        &r,
+        "aegis_backend_in_flight",
+        "Requests in flight to a backend.",
+        &["backend"],
+    )?;
+    let b_healthy = gauge(
+        &r,
+        "aegis_backend_healthy",
+        "1 when the backend passes its health checks.",
+        &["backend"],
+    )?;
+    let b_breaker = gauge(
+        &r,
+        "aegis_backend_breaker_state",
+        "1 for the breaker's current state.",
+        &["backend", "state"],
+    )?;
+    let b_warmup = gauge(
+        &r,
+        "aegis_backend_warmup_ratio",
+        "Warm-up level, 0.25 to 1.",
+        &["backend"],
+    )?;
+    let b_weight = gauge(
+        &r,
+        "aegis_backend_effective_weight",
+        "Weight after warm-up.",
+        &["backend"],
+    )?;
+    let b_errors = gauge(
+        &r,
+        "aegis_backend_error_ratio",
+        "Failed share of backend requests over the last minute.",
+        &["backend"],
+    )?;
+    for b in &s.backends {
+        let l = [b.url.as_str()];
+        b_requests.with_label_values(&l).inc_by(b.requests);
+        b_failures.with_label_values(&l).inc_by(b.failures);
+        b_rate.with_label_values(&l).set(b.requests_per_sec);
+        for (q, v) in [("0.5", b.p50_ms), ("0.95", b.p95_ms), ("0.99", b.p99_ms)] {
+            if let Some(v) = v {
+                b_latency.with_label_values(&[b.url.as_str(), q]).set(v);
+            }
+        }
+        b_in_flight.with_label_values(&l).set(b.in_flight as f64);
+        b_healthy
+            .with_label_values(&l)
+            .set(if b.healthy { 1.0 } else { 0.0 });
+        for state in ["closed", "half-open", "open"] {
+            let on = if b.breaker == state { 1.0 } else { 0.0 };
+            b_breaker
+                .with_label_values(&[b.url.as_str(), state])
+                .set(on);
+        }
+        b_warmup
+            .with_label_values(&l)
+            .set(b.warmup_percent as f64 / 100.0);
+        b_weight.with_label_values(&l).set(b.effective_weight);
+        b_errors.with_label_values(&l).set(b.error_rate);
+    }
+
+    let rl = &s.rate_limit;
+    gauge(
+        &r,
+        "aegis_rate_limit_current_rate",
+        "Per-client rate limit, requests per second.",
+        &[],
+    )?
+    .with_label_values(&[])
+    .set(rl.current_rate);
+    gauge(
+        &r,
+        "aegis_rate_limit_limited_per_second",
+        "429 answers per second.",
+        &[],
+    )?
+    .with_label_values(&[])
+    .set(rl.limited_per_sec);
+    gauge(
+        &r,
+        "aegis_rate_limit_limited_clients",
+        "Distinct clients limited in the last second.",
+        &[],
+    )?
+    .with_label_values(&[])
+    .set(rl.limited_clients as f64);
+    if let Some(p95) = rl.p95_ms {
+        gauge(
+            &r,
+            "aegis_adaptive_p95_ms",
+            "P95 upstream latency at the last adaptive evaluation.",
+            &[],
+        )?
+        .with_label_values(&[])
+        .set(p95);
+    }
+    Ok(r)
+}
+
+/// The snapshot in the Prometheus text exposition format.
+pub fn render(snapshot: &Snapshot) -> Vec<u8> {
+    let mut out = Vec::new();
+    match build(snapshot) {
+        Ok(registry) => {
+            if let Err(e) = TextEncoder::new().encode(&registry.gather(), &mut out) {
+                log::error!("cannot encode metrics: {e}");
+            }
+        }
+        Err(e) => log::error!("cannot build metrics: {e}"),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::snapshot::BackendSnapshot;
+
+    #[test]
+    fn renders_backend_series_with_labels() {
+        let snapshot = Snapshot {
+            backends: vec![BackendSnapshot {
+                url: "http://a.example".into(),
+                requests: 7,
+                breaker: "open".into(),
+                p95_ms: Some(12.5),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let text = String::from_utf8(render(&snapshot)).unwrap();
+        assert!(
+            text.contains("aegis_backend_requests_total{backend=\"http://a.example\"} 7"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "aegis_backend_breaker_state{backend=\"http://a.example\",state=\"open\"} 1"
+        ));
+        assert!(text.contains(
+            "aegis_backend_latency_ms{backend=\"http://a.example\",quantile=\"0.95\"} 12.5"
+        ));
+    }
+}

@@ -1,0 +1,252 @@
+//! The adaptive loop (§5.2): every `evaluation_interval`, the P95 upstream latency of the last
+//! interval decides whether the per-client rate tightens, relaxes or holds.
+//!
+//! [`decide`] is the pure policy; [`AdaptiveService`] is the Pingora background service that
+//! applies it.
+
+use super::RateLimiter;
+use crate::balance::UpstreamPool;
+use crate::breaker::BreakerState;
+use crate::config::AdaptiveSettings;
+use crate::events::EventLog;
+use crate::metrics::histogram::{difference, quantile_ms};
+use crate::metrics::Metrics;
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use std::sync::{Arc, Mutex};
+
+/// What an evaluation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Reduce,
+    Recover,
+    Hold,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Reduce => "reduce",
+            Decision::Recover => "recover",
+            Decision::Hold => "hold",
+        }
+    }
+}
+
+/// The outcome of one evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub rate: f64,
+    pub decision: Decision,
+    pub reason: String,
+}
+
+/// The policy of §5.2. `p95_ms` is `None` when the interval had no samples; `last_reduced` is
+/// whether the previous evaluation reduced (hysteresis: never two reductions in a row).
+pub fn decide(
+    p95_ms: Option<f64>,
+    rate: f64,
+    last_reduced: bool,
+    cfg: &AdaptiveSettings,
+) -> Evaluation {
+    let threshold = cfg.latency_threshold.as_secs_f64() * 1000.0;
+    let hold = |reason: String| Evaluation {
+        rate,
+        decision: Decision::Hold,
+        reason,
+    };
+    let Some(p95) = p95_ms else {
+        return hold("no upstream samples in the interval".into());
+    };
+    if p95 > threshold {
+        if last_reduced {
+            return hold(format!(
+                "P95 {p95:.0}ms above {threshold:.0}ms, but the previous evaluation reduced"
+            ));
+        }
+        let new = (rate * cfg.reduction_factor).max(cfg.min_rate);
+        if new >= rate {
+            return hold(format!(
+                "P95 {p95:.0}ms above {threshold:.0}ms; already at min_rate"
+            ));
+        }
+        return Evaluation {
+            rate: new,
+            decision: Decision::Reduce,
+            reason: format!("P95 {p95:.0}ms above {threshold:.0}ms"),
+        };
+    }
+    if p95 < 0.7 * threshold {
+        let new = (rate * cfg.recovery_factor).min(cfg.max_rate);
+        if new <= rate {
+            return hold(format!("P95 {p95:.0}ms healthy; already at max_rate"));
+        }
+        return Evaluation {
+            rate: new,
+            decision: Decision::Recover,
+            reason: format!("P95 {p95:.0}ms below 70% of {threshold:.0}ms"),
+        };
+    }
+    hold(format!("P95 {p95:.0}ms within the band"))
+}
+
+/// The latest evaluation, for the snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct AdaptiveStatus {
+    pub last: Option<Evaluation>,
+    pub p95_ms: Option<f64>,
+}
+
+/// Runs [`decide`] every interval and applies the result to the limiter.
+pub struct AdaptiveService {
+    pub settings: AdaptiveSettings,
+    pub limiter: Arc<RateLimiter>,
+    pub metrics: Arc<Metrics>,
+    pub pool: Arc<UpstreamPool>,
+    pub events: Arc<EventLog>,
+    pub status: Arc<Mutex<AdaptiveStatus>>,
+}
+
+impl AdaptiveService {
+    /// Cumulative latency counts of each backend.
+    fn counts(&self) -> Vec<Vec<u64>> {
+        (0..self.pool.backends().len())
+            .map(|i| self.metrics.backend(i).latency.counts())
+            .collect()
+    }
+
+    /// P95 of the samples since `before`, over backends that are healthy and closed now.
+    fn p95_since(&self, before: &[Vec<u64>], now: &[Vec<u64>]) -> Option<f64> {
+        let mut window: Vec<u64> = Vec::new();
+        for (backend, (now, before)) in self.pool.backends().iter().zip(now.iter().zip(before)) {
+            if !backend.is_healthy() || backend.breaker_state() != BreakerState::Closed {
+                continue;
+            }
+            let diff = difference(now, before);
+            if window.is_empty() {
+                window = diff;
+            } else {
+                window.iter_mut().zip(diff).for_each(|(w, d)| *w += d);
+            }
+        }
+        quantile_ms(&window, 0.95)
+    }
+
+    fn evaluate(&self, before: &[Vec<u64>], now: &[Vec<u64>], last_reduced: bool) -> Evaluation {
+        let p95 = self.p95_since(before, now);
+        let rate = self.limiter.rate();
+        let evaluation = decide(p95, rate, last_reduced, &self.settings);
+        if evaluation.rate != rate {
+            self.limiter.set_rate(evaluation.rate);
+            self.events.record(
+                log::Level::Warn,
+                format!(
+                    "adaptive: {} rate {rate:.1} -> {:.1} req/s ({})",
+                    evaluation.decision.as_str(),
+                    evaluation.rate,
+                    evaluation.reason
+                ),
+            );
+        }
+        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        status.p95_ms = p95;
+        status.last = Some(evaluation.clone());
+        evaluation
+    }
+}
+
+#[async_trait]
+impl BackgroundService for AdaptiveService {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut ticker = tokio::time::interval(self.settings.evaluation_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        let mut before = self.counts();
+        let mut last_reduced = false;
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = shutdown.changed() => {
+                    log::info!("adaptive loop stopped");
+                    return;
+                }
+            }
+            let now = self.counts();
+            let evaluation = self.evaluate(&before, &now, last_reduced);
+            last_reduced = evaluation.decision == Decision::Reduce;
+            before = now;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn cfg() -> AdaptiveSettings {
+        AdaptiveSettings {
+            enabled: true,
+            evaluation_interval: Duration::from_secs(10),
+            latency_threshold: Duration::from_millis(500),
+            reduction_factor: 0.8,
+            recovery_factor: 1.1,
+            min_rate: 10.0,
+            max_rate: 500.0,
+        }
+    }
+
+    #[test]
+    fn decision_table() {
+        let c = cfg();
+        let table: [(Option<f64>, f64, bool, f64, Decision); 10] = [
+            (Some(600.0), 100.0, false, 80.0, Decision::Reduce),
+            (Some(600.0), 100.0, true, 100.0, Decision::Hold), // hysteresis
+            (Some(600.0), 11.0, false, 10.0, Decision::Reduce), // clamped at min
+            (Some(600.0), 10.0, false, 10.0, Decision::Hold),  // at min already
+            (Some(500.0), 100.0, false, 100.0, Decision::Hold), // at threshold: band
+            (Some(350.0), 100.0, false, 100.0, Decision::Hold), // exactly 70 %: band
+            (
+                Some(349.0),
+                100.0,
+                false,
+                110.0000000000001,
+                Decision::Recover,
+            ),
+            (Some(10.0), 480.0, true, 500.0, Decision::Recover), // clamped at max
+            (Some(10.0), 500.0, false, 500.0, Decision::Hold),   // at max already
+            (None, 100.0, true, 100.0, Decision::Hold),          // no samples
+        ];
+        for (p95, rate, last_reduced, want_rate, want) in table {
+            let e = decide(p95, rate, last_reduced, &c);
+            assert_eq!(
+                e.decision, want,
+                "{p95:?} {rate} {last_reduced}: {}",
+                e.reason
+            );
+            assert!(
+                (e.rate - want_rate).abs() < 1e-9,
+                "{p95:?} {rate}: {}",
+                e.rate
+            );
+        }
+    }
+
+    #[test]
+    fn sustained_latency_steps_down_without_two_reductions_in_a_row() {
+        let c = cfg();
+        let (mut rate, mut last_reduced) = (100.0, false);
+        let mut decisions = Vec::new();
+        for _ in 0..40 {
+            let e = decide(Some(900.0), rate, last_reduced, &c);
+            last_reduced = e.decision == Decision::Reduce;
+            rate = e.rate;
+            decisions.push(e.decision);
+        }
+        assert_eq!(rate, 10.0);
+        assert!(decisions
+            .windows(2)
+            .all(|w| !(w[0] == Decision::Reduce && w[1] == Decision::Reduce)));
+    }
+}

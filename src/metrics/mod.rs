@@ -1,0 +1,184 @@
+//! Metrics (§7.2): counters and latency histograms recorded on the request path with relaxed
+//! atomics only (no lock), and the [`Observer`] that turns them into a [`Snapshot`] for the
+//! adaptive loop, the admin listener and the dashboard.
+//!
+//! - `histogram`: the log-linear latency histogram (pure arithmetic + atomic buckets).
+//! - `snapshot`: the plain-data snapshot types (serde).
+//! - `observer`: the once-a-second sampler and the snapshot builder.
+
+pub mod histogram;
+pub mod observer;
+pub mod snapshot;
+
+pub use observer::Observer;
+pub use snapshot::Snapshot;
+
+use crate::proxy::Refusal;
+use histogram::LatencyHistogram;
+use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Per-backend counters.
+#[derive(Default)]
+pub struct BackendMetrics {
+    pub requests: AtomicU64,
+    pub failures: AtomicU64,
+    in_flight: AtomicU64,
+    /// Upstream latency: request sent → response header received.
+    pub latency: LatencyHistogram,
+}
+
+impl BackendMetrics {
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything counted on the request path.
+pub struct Metrics {
+    pub requests: AtomicU64,
+    classes: [AtomicU64; 5],
+    refusals: [AtomicU64; Refusal::KINDS],
+    backends: Box<[BackendMetrics]>,
+    limited_clients: ClientSketch,
+}
+
+impl Metrics {
+    pub fn new(backends: usize) -> Self {
+        Metrics {
+            requests: AtomicU64::new(0),
+            classes: Default::default(),
+            refusals: Default::default(),
+            backends: (0..backends).map(|_| BackendMetrics::default()).collect(),
+            limited_clients: ClientSketch::default(),
+        }
+    }
+
+    pub fn backend(&self, index: usize) -> &BackendMetrics {
+        &self.backends[index]
+    }
+
+    /// One finished request: its status and, when Aegis answered itself, why.
+    pub fn record_response(&self, status: u16, refusal: Option<Refusal>) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if (100..600).contains(&status) {
+            self.classes[(status / 100 - 1) as usize].fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(refusal) = refusal {
+            self.refusals[refusal.index()].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A request was handed to backend `index`.
+    pub fn backend_started(&self, index: usize) {
+        let b = &self.backends[index];
+        b.requests.fetch_add(1, Ordering::Relaxed);
+        b.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The request handed to backend `index` is over.
+    pub fn backend_finished(&self, index: usize, failed: bool, latency: Option<Duration>) {
+        let b = &self.backends[index];
+        b.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if failed {
+            b.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(latency) = latency {
+            b.latency.record(latency);
+        }
+    }
+
+    /// A client was rate limited (for the distinct-clients estimate).
+    pub fn record_limited_client(&self, key: &impl Hash) {
+        self.limited_clients.insert(key);
+    }
+
+    pub fn status_classes(&self) -> [u64; 5] {
+        std::array::from_fn(|i| self.classes[i].load(Ordering::Relaxed))
+    }
+
+    pub fn refusals(&self) -> [u64; Refusal::KINDS] {
+        std::array::from_fn(|i| self.refusals[i].load(Ordering::Relaxed))
+    }
+
+    /// Distinct clients limited since the last call, and resets the estimate.
+    pub fn take_limited_clients(&self) -> u64 {
+        self.limited_clients.take()
+    }
+}
+
+/// Linear counting over a 4096-bit bitmap: a lock-free, fixed-size estimate of how many
+/// distinct clients were seen (accurate to a few percent up to a few thousand clients).
+struct ClientSketch {
+    bits: [AtomicU64; 64],
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Default for ClientSketch {
+    fn default() -> Self {
+        ClientSketch {
+            bits: std::array::from_fn(|_| AtomicU64::new(0)),
+            hasher: Default::default(),
+        }
+    }
+}
+
+impl ClientSketch {
+    fn insert(&self, key: &impl Hash) {
+        let bit = (self.hasher.hash_one(key) % 4096) as usize;
+        let mask = 1u64 << (bit % 64);
+        if self.bits[bit / 64].load(Ordering::Relaxed) & mask == 0 {
+            self.bits[bit / 64].fetch_or(mask, Ordering::Relaxed);
+        }
+    }
+
+    fn take(&self) -> u64 {
+        let set: u32 = self
+            .bits
+            .iter()
+            .map(|w| w.swap(0, Ordering::Relaxed).count_ones())
+            .sum();
+        let m = 4096.0;
+        let zeros = m - set as f64;
+        if zeros < 1.0 {
+            return (m * m.ln()) as u64;
+        }
+        (-m * (zeros / m).ln()).round() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_and_refusals_are_counted() {
+        let m = Metrics::new(2);
+        m.record_response(200, None);
+        m.record_response(429, Some(Refusal::RateLimited { retry_after: 1 }));
+        m.record_response(503, Some(Refusal::NoHealthyBackend { retry_after: 1 }));
+        assert_eq!(m.status_classes(), [0, 1, 0, 1, 1]);
+        assert_eq!(
+            m.refusals()[Refusal::RateLimited { retry_after: 1 }.index()],
+            1
+        );
+        m.backend_started(1);
+        assert_eq!(m.backend(1).in_flight(), 1);
+        m.backend_finished(1, true, Some(Duration::from_millis(3)));
+        assert_eq!(m.backend(1).in_flight(), 0);
+        assert_eq!(m.backend(1).failures.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn distinct_clients_are_estimated() {
+        let m = Metrics::new(0);
+        for i in 0..1000u32 {
+            m.record_limited_client(&i);
+            m.record_limited_client(&i);
+        }
+        let n = m.take_limited_clients();
+        assert!((950..=1050).contains(&n), "{n}");
+        assert_eq!(m.take_limited_clients(), 0);
+    }
+}

@@ -1,0 +1,83 @@
+//! The plain-data snapshot of everything an operator sees: what `/status` returns as JSON, what
+//! `/metrics` renders for Prometheus, and what the dashboard draws (locally or from `/status`).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub version: String,
+    pub listen: String,
+    pub uptime_secs: f64,
+    /// True while Aegis drains at shutdown.
+    pub draining: bool,
+    pub totals: Totals,
+    pub backends: Vec<BackendSnapshot>,
+    pub rate_limit: RateLimitSnapshot,
+    /// Requests per second over the last minute, oldest first, one entry per second.
+    pub requests_per_sec_history: Vec<u64>,
+    /// Recent state changes, oldest first.
+    pub events: Vec<EventSnapshot>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub requests: u64,
+    /// Requests per second over the last second.
+    pub requests_per_sec: f64,
+    pub in_flight: u64,
+    /// Responses by status class: "1xx" … "5xx".
+    pub responses: BTreeMap<String, u64>,
+    /// Requests Aegis answered itself, by reason (`rate_limited`, `invalid_path`, …).
+    pub refusals: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BackendSnapshot {
+    pub url: String,
+    pub weight: u32,
+    /// Weight after warm-up (weight × warm-up %).
+    pub effective_weight: f64,
+    pub warmup_percent: u8,
+    pub healthy: bool,
+    /// "closed", "open" or "half-open".
+    pub breaker: String,
+    pub requests: u64,
+    pub failures: u64,
+    pub requests_per_sec: f64,
+    /// Share of failed requests over the latency window, 0..=1.
+    pub error_rate: f64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub in_flight: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RateLimitSnapshot {
+    /// Current per-client rate, requests per second.
+    pub current_rate: f64,
+    pub burst: u32,
+    pub min_rate: f64,
+    pub max_rate: f64,
+    pub adaptive_enabled: bool,
+    /// "reduce", "recover", "hold" or "none" (no evaluation yet).
+    pub last_decision: String,
+    pub last_reason: String,
+    /// P95 upstream latency seen by the last evaluation.
+    pub p95_ms: Option<f64>,
+    pub threshold_ms: f64,
+    /// 429 answers per second over the last second.
+    pub limited_per_sec: f64,
+    /// Distinct clients limited during the last second (estimate).
+    pub limited_clients: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventSnapshot {
+    /// Seconds since the Unix epoch.
+    pub at_unix: u64,
+    /// "info", "warn", "error".
+    pub level: String,
+    pub message: String,
+}
