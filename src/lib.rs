@@ -31,3 +31,4 @@ pub mod metrics;
 pub mod proxy;
 pub mod security;
 pub mod server;
+pub mod tui;

@@ -11,10 +11,14 @@ use crate::limit::adaptive::{AdaptiveService, AdaptiveStatus};
 use crate::limit::RateLimiter;
 use crate::metrics::observer::{SamplerService, StaticInfo};
 use crate::metrics::{Metrics, Observer};
-use crate::proxy::{AegisProxy, ProxySettings};
+use crate::proxy::deadline::HeaderDeadline;
+use crate::proxy::{AegisProxy, Guard, ProxySettings};
+use pingora::apps::HttpServerOptions;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server};
 use pingora::services::background::background_service;
+use pingora::services::listening::Service;
+use pingora_proxy::HttpProxy;
 use std::sync::{Arc, Mutex};
 
 /// How the process was asked to run.
@@ -107,6 +111,17 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         limiter: components.limiter.clone(),
         metrics: components.metrics.clone(),
         lifecycle: components.lifecycle.clone(),
+        guard: Guard {
+            allowed_methods: config
+                .server
+                .allowed_methods
+                .iter()
+                .filter_map(|m| http::Method::from_bytes(m.as_bytes()).ok())
+                .collect(),
+            allowed_hosts: config.server.allowed_hosts.clone(),
+            max_header_bytes: config.server.max_header_bytes,
+            max_body_bytes: config.server.max_body_bytes,
+        },
         settings: ProxySettings {
             max_retries: config.upstream.max_retries,
             read_timeout: config.server.read_timeout,
@@ -116,8 +131,19 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         },
     };
     let listen = config.server.listen_addr();
-    let mut service =
-        pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, "aegis");
+    let mut http_proxy = HttpProxy::new(proxy, server.configuration.clone());
+    http_proxy.handle_init_modules();
+    // CONNECT reaches request_filter, which refuses it with Aegis's JSON 405 instead of
+    // Pingora's bare one.
+    let mut server_options = HttpServerOptions::default();
+    server_options.allow_connect_method_proxying = true;
+    http_proxy.server_options = Some(server_options);
+    let app = HeaderDeadline {
+        inner: Arc::new(http_proxy),
+        read_timeout: config.server.read_timeout,
+        idle_timeout: config.server.idle_timeout,
+    };
+    let mut service = Service::new("aegis".to_string(), app);
     service.add_tcp(&listen.to_string());
     server.add_service(service);
 

@@ -116,14 +116,3 @@ async fn truncated_request_is_an_io_error() {
         Err(RecvError::Io(_))
     ));
 }
-
-#[test]
-fn encodes_response_head() {
-    let head = encode_head(503, [("A", "1"), ("B", "two")]);
-    assert_eq!(
-        head,
-        b"HTTP/1.1 503 Service Unavailable\r\nA: 1\r\nB: two\r\n\r\n"
-    );
-    assert!(!body_allowed(204));
-    assert!(body_allowed(500));
-}

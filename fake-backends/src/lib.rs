@@ -18,6 +18,7 @@
 //! ```
 
 mod http;
+mod response;
 mod server;
 
 use std::net::{Ipv4Addr, SocketAddr};

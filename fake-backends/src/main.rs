@@ -144,7 +144,9 @@ async fn main() -> ExitCode {
         Ok(Command::Run(options)) => options,
         Err(message) => {
             let synopsis = USAGE.lines().next().unwrap_or_default();
-            eprintln!("fake-backends: {message}\n{synopsis}\nRun 'fake-backends --help' for details.");
+            eprintln!(
+                "fake-backends: {message}\n{synopsis}\nRun 'fake-backends --help' for details."
+            );
             return ExitCode::from(2);
         }
     };

@@ -9,15 +9,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
-use crate::http::{self, BodyKind, Head, Reader, RecvError};
+use crate::http::{BodyKind, Head, Reader, RecvError};
+use crate::response::{bad_request, reset_mid_body, Body, Next, Outgoing};
 use crate::{Mode, RecordedRequest};
-
-/// Size of the pieces in which a `set_body_size` body is written.
-const BODY_PIECE: usize = 16 * 1024;
-/// `Content-Length` announced by [`Mode::ResetMidBody`].
-const RESET_ANNOUNCED_LEN: usize = 100_000;
-/// Body bytes actually sent by [`Mode::ResetMidBody`] before the reset.
-const RESET_SENT_LEN: usize = 1000;
 
 /// Behaviour of a backend; a snapshot is taken for every request.
 #[derive(Debug, Clone)]
@@ -190,12 +184,6 @@ async fn accept_loop(
     drop(done);
 }
 
-/// What to do with a connection after one exchange.
-enum Next {
-    KeepAlive,
-    Close,
-}
-
 async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     // Responses are written in few pieces; never let Nagle delay them.
     let _ = stream.set_nodelay(true);
@@ -211,7 +199,7 @@ async fn serve_one(
 ) -> std::io::Result<Next> {
     let head = match reader.read_head().await {
         Ok(head) => head,
-        Err(RecvError::Malformed(why)) => return bad_request(reader, why).await,
+        Err(RecvError::Malformed(why)) => return bad_request(reader.get_mut(), why).await,
         Err(RecvError::Closed | RecvError::Io(_)) => return Ok(Next::Close),
     };
     let config = shared.config().clone();
@@ -224,7 +212,7 @@ async fn serve_one(
     };
     let kind = match head.body_kind() {
         Ok(kind) => kind,
-        Err(RecvError::Malformed(why)) => return bad_request(reader, why).await,
+        Err(RecvError::Malformed(why)) => return bad_request(reader.get_mut(), why).await,
         Err(_) => return Ok(Next::Close),
     };
     if kind != BodyKind::Empty && head.expects_continue() {
@@ -235,7 +223,7 @@ async fn serve_one(
     }
     let body = match reader.read_body(kind).await {
         Ok(body) => body,
-        Err(RecvError::Malformed(why)) => return bad_request(reader, why).await,
+        Err(RecvError::Malformed(why)) => return bad_request(reader.get_mut(), why).await,
         Err(_) => return Ok(Next::Close),
     };
     let keep_alive = head.keep_alive();
@@ -250,7 +238,9 @@ async fn serve_one(
             keep_alive,
             version_1_0: head.version == "HTTP/1.0",
         };
-        return out.send(reader, &shared.name, Body::Bytes(b"ok")).await;
+        return out
+            .send(reader.get_mut(), &shared.name, Body::Bytes(b"ok"))
+            .await;
     }
 
     let version_1_0 = head.version == "HTTP/1.0";
@@ -266,7 +256,7 @@ async fn serve_one(
         Mode::ResetMidBody => {
             tokio::time::sleep(config.latency).await;
             drop(in_flight);
-            reset_mid_body(reader, &shared.name).await?;
+            reset_mid_body(reader.get_mut(), &shared.name).await?;
             Ok(Next::Close)
         }
         Mode::Normal => {
@@ -286,7 +276,7 @@ async fn serve_one(
             // Counted as answered before the first byte goes out, so a client
             // that has read the response never observes it as in flight.
             drop(in_flight);
-            out.send(reader, &shared.name, body).await
+            out.send(reader.get_mut(), &shared.name, body).await
         }
     }
 }
@@ -302,116 +292,4 @@ fn record(shared: &Shared, head: Head, body: Vec<u8>, peer: SocketAddr) {
         peer,
     };
     shared.stats().requests.push(request);
-}
-
-/// The body of a response.
-#[derive(Clone, Copy)]
-enum Body<'a> {
-    /// No body (e.g. for HEAD).
-    None,
-    /// These bytes.
-    Bytes(&'a [u8]),
-    /// This many bytes of `a`, written in [`BODY_PIECE`] pieces.
-    Filler(usize),
-}
-
-/// A response head about to be written.
-struct Outgoing<'a> {
-    status: u16,
-    content_length: usize,
-    extra: &'a [(String, String)],
-    keep_alive: bool,
-    version_1_0: bool,
-}
-
-impl Outgoing<'_> {
-    /// Writes the head and `body` (bodies are suppressed for statuses that
-    /// cannot carry one) and decides whether to keep the connection.
-    async fn send(
-        &self,
-        reader: &mut Reader<TcpStream>,
-        name: &str,
-        body: Body<'_>,
-    ) -> std::io::Result<Next> {
-        let closes = |(n, v): &(String, String)| {
-            n.eq_ignore_ascii_case("connection")
-                && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
-        };
-        let keep_alive = self.keep_alive && !self.extra.iter().any(closes);
-        let length = self.content_length.to_string();
-        let mut headers = vec![("Content-Type", "text/plain")];
-        if http::body_allowed(self.status) {
-            headers.push(("Content-Length", length.as_str()));
-        }
-        headers.push(("X-Backend", name));
-        if !keep_alive {
-            headers.push(("Connection", "close"));
-        } else if self.version_1_0 {
-            headers.push(("Connection", "keep-alive"));
-        }
-        headers.extend(self.extra.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        let mut out = http::encode_head(self.status, headers);
-        let body = if http::body_allowed(self.status) {
-            body
-        } else {
-            Body::None
-        };
-        if let Body::Bytes(bytes) = body {
-            out.extend_from_slice(bytes);
-        }
-        let stream = reader.get_mut();
-        stream.write_all(&out).await?;
-        if let Body::Filler(size) = body {
-            write_filler(stream, size).await?;
-        }
-        Ok(if keep_alive {
-            Next::KeepAlive
-        } else {
-            Next::Close
-        })
-    }
-}
-
-/// Writes `size` bytes of `a` in [`BODY_PIECE`] pieces.
-async fn write_filler(stream: &mut TcpStream, size: usize) -> std::io::Result<()> {
-    let piece = [b'a'; BODY_PIECE];
-    let mut left = size;
-    while left > 0 {
-        let n = left.min(BODY_PIECE);
-        stream.write_all(&piece[..n]).await?;
-        left -= n;
-    }
-    Ok(())
-}
-
-/// Sends a 200 head announcing more body than is sent, then resets the connection.
-async fn reset_mid_body(reader: &mut Reader<TcpStream>, name: &str) -> std::io::Result<()> {
-    let length = RESET_ANNOUNCED_LEN.to_string();
-    let headers = [
-        ("Content-Type", "text/plain"),
-        ("Content-Length", length.as_str()),
-        ("X-Backend", name),
-    ];
-    let mut out = http::encode_head(200, headers);
-    out.resize(out.len() + RESET_SENT_LEN, b'a');
-    let stream = reader.get_mut();
-    stream.write_all(&out).await?;
-    stream.flush().await?;
-    // SO_LINGER 0: closing the socket (when the caller drops it) sends RST.
-    stream.set_zero_linger()
-}
-
-/// Answers 400 and closes the connection.
-async fn bad_request(reader: &mut Reader<TcpStream>, why: &str) -> std::io::Result<Next> {
-    let body = format!("bad request: {why}\n");
-    let length = body.len().to_string();
-    let headers = [
-        ("Content-Type", "text/plain"),
-        ("Content-Length", length.as_str()),
-        ("Connection", "close"),
-    ];
-    let mut out = http::encode_head(400, headers);
-    out.extend_from_slice(body.as_bytes());
-    reader.get_mut().write_all(&out).await?;
-    Ok(Next::Close)
 }

@@ -15,6 +15,30 @@ pub fn prepare_upstream_request(
     request_id: &str,
 ) -> Result<()> {
     strip_hop_by_hop_request(upstream);
+    // Repeated identical Content-Length headers (the only repeats validation lets through) are
+    // forwarded as one, so the backend never has to resolve a repeat.
+    let mut lengths = upstream
+        .headers
+        .get_all(http::header::CONTENT_LENGTH)
+        .iter();
+    if let (Some(first), Some(_)) = (lengths.next().cloned(), lengths.next()) {
+        upstream.remove_header(&http::header::CONTENT_LENGTH);
+        upstream.insert_header(http::header::CONTENT_LENGTH, first)?;
+    }
+    // SECURITY: an absolute-form target (`GET http://other.example/ HTTP/1.1`) is forwarded in
+    // origin form, so the backend cannot be steered to a different authority than `Host`.
+    if !upstream.raw_path().starts_with(b"/") {
+        let target = std::str::from_utf8(upstream.raw_path())
+            .ok()
+            .and_then(|t| t.parse::<http::Uri>().ok());
+        let origin_form = target
+            .as_ref()
+            .and_then(|t| t.path_and_query())
+            .map_or("/", |pq| pq.as_str())
+            .parse::<http::Uri>()
+            .map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "absolute-form target", e))?;
+        upstream.set_uri(origin_form);
+    }
     // SECURITY: X-Forwarded-For is replaced, never appended to: a client-sent value would let
     // anyone claim any address to the backend (and to IP-based rules behind it).
     upstream.remove_header("X-Forwarded-For");

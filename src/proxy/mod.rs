@@ -5,10 +5,13 @@
 //! rewriting. Responses Aegis writes itself go through [`respond::send`].
 
 mod ctx;
+pub mod deadline;
 pub mod forward;
+pub mod guard;
 pub mod respond;
 
 pub use ctx::RequestCtx;
+pub use guard::Guard;
 pub use respond::Refusal;
 
 use crate::balance::{Selection, UpstreamPool};
@@ -42,6 +45,7 @@ pub struct AegisProxy {
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
     pub lifecycle: Arc<Lifecycle>,
+    pub guard: Guard,
     pub settings: ProxySettings,
 }
 
@@ -107,6 +111,7 @@ impl ProxyHttp for AegisProxy {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        deadline::mark_header_read();
         ctx.request_id = uuid::Uuid::new_v4().to_string();
         session.set_read_timeout(Some(self.settings.read_timeout));
         session.set_write_timeout(Some(self.settings.write_timeout));
@@ -129,7 +134,32 @@ impl ProxyHttp for AegisProxy {
                     .await;
             }
         }
+        // §3 stage 2: validation (§3.1–§3.5).
+        if let Some(refusal) = self.guard.check(session) {
+            if session.req_header().method == http::Method::CONNECT {
+                // SECURITY: what follows a CONNECT is tunnel data, never another request.
+                session.set_keepalive(None);
+            }
+            return self.refuse(session, ctx, refusal).await;
+        }
         Ok(false)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.body_bytes += body.as_ref().map_or(0, |b| b.len() as u64);
+        // SECURITY: a chunked body declares no length; cut it off as soon as it passes the
+        // limit, aborting the backend request (§3.5).
+        if ctx.body_bytes > self.guard.max_body_bytes {
+            ctx.refusal = Some(Refusal::BodyTooLarge);
+            return Error::e_explain(ErrorType::HTTPStatus(413), "request body too large");
+        }
+        Ok(())
     }
 
     async fn upstream_peer(
@@ -293,8 +323,8 @@ impl ProxyHttp for AegisProxy {
             .and_then(|a| a.as_inet())
             .map(|a| MaskedIp(a.ip()));
         let backend = ctx
-            .backend
-            .map(|(i, _)| self.pool.backends()[i].spec.url.as_str());
+            .last_backend
+            .map(|i| self.pool.backends()[i].spec.url.as_str());
         let req = session.req_header();
         // SECURITY: the path is logged without its query string, and no header values at all:
         // query strings, cookies and credentials stay out of the logs.

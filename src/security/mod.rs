@@ -3,4 +3,5 @@
 
 pub mod headers;
 pub mod mask;
+pub mod request;
 pub mod ssrf;

@@ -1,0 +1,52 @@
+# Aegis developer recipes. `just --list` shows them; each names the plain cargo command it wraps.
+
+# Fake backends on 8081-8083 and Aegis in front of them on :8080 (= cargo demo)
+run *ARGS:
+    cargo demo {{ARGS}}
+
+# The whole test suite, exactly as CI runs it (= cargo test-all)
+test:
+    cargo test-all
+
+# Only the fast unit tests of the aegis library (= cargo test --lib)
+unit:
+    cargo test --lib
+
+# Format, lint and test: what must pass before every commit
+check:
+    cargo fmt --all -- --check
+    cargo clippy --all-targets -- -D warnings
+    cargo test-all
+
+# Validate a config without opening any port (= cargo run -- -t -c FILE)
+validate FILE="conf/aegis.yml":
+    cargo run --quiet -- -t -c {{FILE}}
+
+# Start only the fake backends on 8081-8083 (= cargo run -p fake-backends)
+backends:
+    cargo run --release -p fake-backends
+
+# Criterion micro-benchmarks of the request-path layers (= cargo bench --bench request_path)
+bench:
+    cargo bench --bench request_path
+
+# Side-by-side load benchmark: Aegis vs bare Pingora vs nginx vs HAProxy (= benches/load/run.sh)
+bench-load:
+    bash benches/load/run.sh
+
+# Dashboard for a running (e.g. daemonized) instance (= cargo run -- dashboard --admin ADDR)
+dashboard ADDR="127.0.0.1:9100":
+    cargo run --release -- dashboard --admin {{ADDR}}
+
+# Graceful binary upgrade of a running daemon (docs/operations.md): the new binary takes the
+# listening sockets over, then the old one drains and exits
+upgrade CONF="conf/aegis.yml" PIDFILE="/tmp/aegis.pid":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    old=$(cat "{{PIDFILE}}")
+    cargo build --release --bin aegis
+    target/release/aegis -d -u -c "{{CONF}}" &
+    sleep 1 # the new process waits on server.upgrade_sock for the sockets
+    kill -QUIT "$old"
+    wait
+    echo "upgraded: old pid $old, new pid $(cat "{{PIDFILE}}")"

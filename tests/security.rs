@@ -1,0 +1,307 @@
+//! The adversarial suite (SPEC §3.1–§3.6, §6): byte-exact requests over raw TCP against the real
+//! binary, with a fake backend that records what reaches it. Every case is either refused —
+//! and then nothing reaches the backend — or forwarded as one normalised request.
+
+mod common;
+
+use common::http::{self, Connection, Response};
+use common::{wait_until, Aegis};
+use fake_backends::FakeBackend;
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+const EXTRA: &str = "server:\n  allowed_methods: [GET, HEAD, POST]\n  allowed_hosts: [app.example, \"*.api.example\"]\n  max_header_bytes: 2048\n  max_body_bytes: 1000\n  read_timeout: 1s\n";
+
+fn setup() -> (FakeBackend, Aegis) {
+    let backend = FakeBackend::start("b").unwrap();
+    let aegis = Aegis::start(&[(backend.url(), 1)], EXTRA);
+    (backend, aegis)
+}
+
+/// Checks the security headers of §6 on any response.
+fn assert_hardened(resp: &Response) {
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("x-xss-protection", "0"),
+        ("referrer-policy", "strict-origin-when-cross-origin"),
+        (
+            "permissions-policy",
+            "camera=(), microphone=(), geolocation=()",
+        ),
+        ("server", "aegis"),
+    ] {
+        assert_eq!(resp.header(name), Some(value), "{name} on {resp:?}");
+    }
+    assert!(resp.header("x-powered-by").is_none());
+}
+
+/// Checks a response Aegis generated: status, JSON error body, security headers.
+fn assert_refused(resp: &Response, status: u16, error: &str) {
+    assert_eq!(resp.status, status, "{resp:?}");
+    assert_eq!(resp.header("content-type"), Some("application/json"));
+    assert_eq!(resp.json()["error"], error, "{}", resp.text());
+    assert_hardened(resp);
+}
+
+fn send(aegis: &Aegis, bytes: &[u8]) -> Response {
+    http::raw(aegis.addr(), bytes)
+        .unwrap_or_else(|e| panic!("{e} for {:?}", String::from_utf8_lossy(bytes)))
+}
+
+#[test]
+fn smuggling_attempts_are_refused_and_never_forwarded() {
+    let (backend, aegis) = setup();
+    // Refused by Aegis from the raw header: JSON 400, connection closed.
+    let cases: [&[u8]; 4] = [
+        b"POST / HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: app.example\r\nContent-Length: 4\r\nTransfer-Encoding:\tchunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: app.example\r\ncontent-LENGTH: 4\r\ntransfer-ENCODING: Chunked\r\n\r\n0\r\n\r\n",
+        b"GET / HTTP/1.1\nHost: app.example\n\n",
+    ];
+    for case in cases {
+        let resp = send(&aegis, case);
+        assert_refused(&resp, 400, "ambiguous request");
+        assert_eq!(resp.header("connection"), Some("close"));
+    }
+    // Forms Pingora's own parser refuses before any hook runs: its bare 400 is allowed (§3),
+    // forwarding is not.
+    let parser_cases: [&[u8]; 8] = [
+        b"POST / HTTP/1.1\r\nHost: app.example\r\nContent-Length: 4\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding : chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding: identity\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: app.example\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
+        b"POST / HTTP/1.1\r\nHost: app.example\r\nContent-Length: 4, 5\r\n\r\nabcde",
+        b"GET / HTTP/1.1\r\nHost: app.example\r\nX-Folded: a\r\n  b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: app.example\r\nX-Nul: a\0b\r\n\r\n",
+        b"GET http://evil.example/ HTTP/1.1\r\nHost: app.example\r\n\r\n",
+    ];
+    for case in parser_cases {
+        let resp = send(&aegis, case);
+        assert_eq!(resp.status, 400, "{:?}", String::from_utf8_lossy(case));
+    }
+    assert_eq!(
+        backend.request_count(),
+        0,
+        "a smuggling attempt reached the backend"
+    );
+}
+
+#[test]
+fn legitimate_framing_is_forwarded_once_and_normalised() {
+    let (backend, aegis) = setup();
+    let resp = send(
+        &aegis,
+        b"POST /form HTTP/1.1\r\nHost: app.example\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    assert_eq!(resp.status, 200);
+    let resp = send(
+        &aegis,
+        b"POST /chunks HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
+    assert_eq!(resp.status, 200);
+    let resp = send(
+        &aegis,
+        b"GET http://app.example/abs?x=1 HTTP/1.1\r\nHost: app.example\r\n\r\n",
+    );
+    assert_eq!(resp.status, 200);
+    assert_hardened(&resp);
+    let seen = backend.requests();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[0].body, b"hello");
+    assert_eq!(seen[0].header_all("content-length"), vec!["5"]);
+    assert_eq!(seen[1].body, b"hello");
+    assert_eq!(
+        seen[2].target, "/abs?x=1",
+        "absolute-form must reach the backend in origin form"
+    );
+    assert_eq!(
+        seen[2].header("host"),
+        Some(backend.addr().to_string().as_str())
+    );
+}
+
+#[test]
+fn traversal_and_malformed_paths_are_refused() {
+    let (backend, aegis) = setup();
+    for path in [
+        "/../etc/passwd",
+        "/a/%2e%2e/b",
+        "/a/%2E%2e/b",
+        "/%252e%252e/etc/passwd",
+        "/..%5cwindows",
+        "/a/..%2fb",
+        "/%ZZ",
+        "/a%4",
+        "/a%00b",
+    ] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: app.example\r\n\r\n");
+        assert_refused(&send(&aegis, req.as_bytes()), 400, "invalid path");
+    }
+    assert_eq!(backend.request_count(), 0);
+    // Lookalikes pass, exactly as sent.
+    for path in ["/a..b", "/.../x", "/q?next=../../x", "/%2e/x"] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: app.example\r\n\r\n");
+        assert_eq!(send(&aegis, req.as_bytes()).status, 200, "{path}");
+        assert_eq!(backend.requests().last().unwrap().target, path);
+    }
+}
+
+#[test]
+fn hosts_outside_the_allowlist_are_refused() {
+    let (backend, aegis) = setup();
+    for host in [
+        "evil.example",
+        "api.example",
+        "app.example.evil",
+        "x.app.example",
+    ] {
+        let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        assert_refused(&send(&aegis, req.as_bytes()), 400, "invalid host");
+    }
+    assert_refused(
+        &send(&aegis, b"GET / HTTP/1.1\r\n\r\n"),
+        400,
+        "invalid host",
+    );
+    // Two Host headers: Pingora's parser refuses them itself (bare 400).
+    let resp = send(
+        &aegis,
+        b"GET / HTTP/1.1\r\nHost: app.example\r\nHost: evil.example\r\n\r\n",
+    );
+    assert_eq!(resp.status, 400);
+    assert_eq!(backend.request_count(), 0);
+    for host in [
+        "app.example",
+        "APP.example:8080",
+        "v1.api.example",
+        "a.b.api.example",
+    ] {
+        let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        assert_eq!(send(&aegis, req.as_bytes()).status, 200, "{host}");
+    }
+}
+
+#[test]
+fn disallowed_methods_get_405_with_allow() {
+    let (backend, aegis) = setup();
+    for method in ["DELETE", "PUT", "TRACE", "CONNECT", "PROPFIND"] {
+        let target = if method == "CONNECT" {
+            "app.example:443"
+        } else {
+            "/"
+        };
+        let req = format!("{method} {target} HTTP/1.1\r\nHost: app.example\r\n\r\n");
+        let resp = send(&aegis, req.as_bytes());
+        assert_refused(&resp, 405, "method not allowed");
+        assert_eq!(resp.header("allow"), Some("GET, HEAD, POST"));
+    }
+    assert_eq!(backend.request_count(), 0);
+}
+
+#[test]
+fn oversized_headers_and_bodies_are_refused() {
+    let (backend, aegis) = setup();
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: app.example\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(3000)
+    );
+    assert_refused(
+        &send(&aegis, big.as_bytes()),
+        431,
+        "request header too large",
+    );
+    let declared = b"POST / HTTP/1.1\r\nHost: app.example\r\nContent-Length: 1001\r\n\r\n";
+    let resp = send(&aegis, declared);
+    assert_refused(&resp, 413, "request body too large");
+    assert_eq!(resp.header("connection"), Some("close"));
+    assert_eq!(backend.request_count(), 0);
+
+    // A chunked body that grows past the limit is cut off: 413, and the backend never gets it.
+    let mut conn = Connection::open(aegis.addr()).unwrap();
+    conn.send_raw(
+        b"POST /upload HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding: chunked\r\n\r\n",
+    )
+    .unwrap();
+    let chunk = format!("{:x}\r\n{}\r\n", 600, "x".repeat(600));
+    let _ = conn.send_raw(chunk.as_bytes());
+    let _ = conn.send_raw(chunk.as_bytes());
+    let resp = conn.read_response(false).unwrap();
+    assert_refused(&resp, 413, "request body too large");
+    assert!(backend.requests().iter().all(|r| r.body.len() <= 1000));
+}
+
+#[test]
+fn client_forwarding_headers_are_replaced() {
+    let (backend, aegis) = setup();
+    let resp = send(
+        &aegis,
+        b"GET / HTTP/1.1\r\nHost: app.example\r\nX-Forwarded-For: 1.2.3.4, 5.6.7.8\r\nX-Request-ID: mine\r\n\r\n",
+    );
+    assert_eq!(resp.status, 200);
+    let seen = backend.requests().pop().unwrap();
+    assert_eq!(seen.header_all("x-forwarded-for"), vec!["127.0.0.1"]);
+    assert_ne!(seen.header("x-request-id"), Some("mine"));
+    assert_eq!(resp.header("x-request-id"), seen.header("x-request-id"));
+}
+
+#[test]
+fn backend_responses_are_hardened() {
+    let (backend, aegis) = setup();
+    backend.set_response_headers(vec![
+        ("X-Powered-By".into(), "PHP/5.4".into()),
+        ("Server".into(), "Apache/2.2".into()),
+        ("Connection".into(), "X-Internal".into()),
+        ("X-Internal".into(), "secret".into()),
+        ("X-Frame-Options".into(), "ALLOWALL".into()),
+        ("X-App".into(), "kept".into()),
+    ]);
+    let resp = send(&aegis, b"GET / HTTP/1.1\r\nHost: app.example\r\n\r\n");
+    assert_eq!(resp.status, 200);
+    assert_hardened(&resp);
+    assert!(resp.header("x-internal").is_none());
+    assert_eq!(resp.header("x-app"), Some("kept"));
+    assert_eq!(resp.text(), "b");
+    // Error answers from the backend are hardened as well.
+    backend.set_status(500);
+    let resp = send(&aegis, b"GET / HTTP/1.1\r\nHost: app.example\r\n\r\n");
+    assert_eq!(resp.status, 500);
+    assert_hardened(&resp);
+}
+
+#[test]
+fn slowloris_is_cut_off_by_read_timeout() {
+    let (backend, aegis) = setup();
+    let mut stream = TcpStream::connect(aegis.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let started = Instant::now();
+    stream.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    // Dribble one header byte every 200 ms: each read is quick, the whole header never ends.
+    let cut = wait_until(Duration::from_secs(4), || {
+        let alive = stream.write_all(b"X").is_ok();
+        let mut buf = [0u8; 64];
+        let closed = matches!(std::io::Read::read(&mut stream, &mut buf), Ok(0) | Err(_) if !alive)
+            || matches!(std::io::Read::read(&mut stream, &mut buf), Ok(0));
+        std::thread::sleep(Duration::from_millis(150));
+        closed
+    });
+    assert!(cut, "a dribbling client was not disconnected");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "cut too early: {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_millis(2500),
+        "cut too late: {elapsed:?}"
+    );
+    assert_eq!(backend.request_count(), 0);
+    // Normal clients are unaffected.
+    assert_eq!(
+        send(&aegis, b"GET / HTTP/1.1\r\nHost: app.example\r\n\r\n").status,
+        200
+    );
+}
