@@ -1,6 +1,7 @@
 //! The command line (§1).
 
 use clap::Parser;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Aegis: a hardened reverse proxy for small HTTP services, built on Pingora.
@@ -34,6 +35,25 @@ pub struct Cli {
     /// Print the version.
     #[arg(short = 'V', long = "version", action = clap::ArgAction::Version)]
     version: Option<bool>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Show the live dashboard of a running (e.g. daemonized) instance, read from its /status.
+    Dashboard {
+        /// The instance's admin listener.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9100")]
+        admin: std::net::SocketAddr,
+        /// Refresh interval.
+        #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+        refresh: std::time::Duration,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (expected e.g. 500ms or 2s)"))
 }
 
 fn parse_level(text: &str) -> Result<log::LevelFilter, String> {
@@ -47,6 +67,9 @@ pub const EXIT_INVALID: i32 = 2;
 /// Runs the command line; returns the process exit status.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    if let Some(Command::Dashboard { admin, refresh }) = cli.command {
+        return remote_dashboard(admin, refresh);
+    }
     let config = match crate::config::load(&cli.conf) {
         Ok(config) => config,
         Err(errors) => {
@@ -67,8 +90,15 @@ pub fn main() -> i32 {
         );
         return 0;
     }
-    let destination = match &config.logging.file {
-        Some(path) if cli.daemon => crate::logging::Destination::File(path),
+    // §1: the dashboard needs a terminal and is off with --headless or --daemon.
+    let dashboard =
+        config.tui.enabled && !cli.headless && !cli.daemon && std::io::stdout().is_terminal();
+    let default_log = PathBuf::from("aegis.log");
+    let destination = match (&config.logging.file, dashboard) {
+        // While the dashboard owns the screen, logs go to a file.
+        (Some(path), true) => crate::logging::Destination::File(path),
+        (None, true) => crate::logging::Destination::File(&default_log),
+        (Some(path), false) if cli.daemon => crate::logging::Destination::File(path),
         _ => crate::logging::Destination::Stdout,
     };
     if let Err(e) = crate::logging::init(&config.logging, cli.log_level, destination) {
@@ -78,12 +108,30 @@ pub fn main() -> i32 {
     let options = crate::server::RunOptions {
         daemon: cli.daemon,
         upgrade: cli.upgrade,
+        dashboard,
     };
     match crate::server::run(config, options) {
         Ok(()) => 0,
         Err(e) => {
             log::error!("aegis failed: {e:#}");
             eprintln!("aegis: {e:#}");
+            1
+        }
+    }
+}
+
+/// `aegis dashboard`: the dashboard of another instance, polled from its admin `/status`.
+fn remote_dashboard(admin: std::net::SocketAddr, refresh: std::time::Duration) -> i32 {
+    if !std::io::stdout().is_terminal() {
+        eprintln!("aegis dashboard: stdout is not a terminal");
+        return EXIT_INVALID;
+    }
+    let source = crate::tui::RemoteSource::new(admin);
+    let label = format!("remote {admin}");
+    match crate::tui::run(Box::new(source), label, refresh, Box::new(|| false)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("aegis dashboard: {e}");
             1
         }
     }

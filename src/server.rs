@@ -28,6 +28,8 @@ pub struct RunOptions {
     pub daemon: bool,
     /// `-u`: take the listening sockets over from a running instance.
     pub upgrade: bool,
+    /// Show the dashboard on this terminal.
+    pub dashboard: bool,
 }
 
 /// The shared state built from a config, before any socket is opened.
@@ -193,10 +195,38 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         config.server.shutdown_timeout,
         pid_file.clone(),
     );
+    if options.dashboard {
+        spawn_dashboard(&components, &config);
+    }
     server.run(RunArgs {
         shutdown_signal: Box::new(ShutdownSignals {
             lifecycle: components.lifecycle.clone(),
         }),
     });
     lifecycle::finish(pid_file.as_deref())
+}
+
+/// The dashboard on its own thread; `q` starts a graceful shutdown, and the dashboard closes
+/// itself once a shutdown has begun by any other way.
+fn spawn_dashboard(components: &Components, config: &Config) {
+    let observer = components.observer.clone();
+    let lifecycle = components.lifecycle.clone();
+    let watching = components.lifecycle.clone();
+    let label = format!("listening on {}", config.server.listen_addr());
+    let refresh = config.tui.refresh_interval;
+    let spawned = std::thread::Builder::new()
+        .name("aegis-dashboard".into())
+        .spawn(move || {
+            let source = Box::new(move || observer.snapshot());
+            let stop = Box::new(move || watching.is_draining());
+            match crate::tui::run(source, label, refresh, stop) {
+                // `q`, Esc or Ctrl-C: the operator asked for a shutdown.
+                Ok(()) => lifecycle.request_shutdown(),
+                // The terminal failed; keep serving without the dashboard.
+                Err(e) => log::error!("dashboard failed: {e}; still serving, headless"),
+            }
+        });
+    if let Err(e) = spawned {
+        log::error!("cannot start the dashboard: {e}; running headless");
+    }
 }

@@ -36,10 +36,16 @@ fn workspace_root() -> std::path::PathBuf {
         .to_path_buf()
 }
 
-/// Pingora's build compiles zlib-ng with cmake. Install it with apt-get when running as root on
-/// a Debian-like machine; otherwise say exactly what to run.
-fn ensure_cmake() -> Result<(), String> {
-    if Command::new("cmake").arg("--version").output().is_ok() {
+/// Pingora's build compiles zlib-ng with cmake; the dashboard test drives a terminal with tmux.
+/// Installs what is missing with apt-get when running as root on a Debian-like machine;
+/// otherwise says exactly what to run.
+fn ensure_packages(packages: &[&str]) -> Result<(), String> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| Command::new(p).arg("-V").output().is_err())
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
     let is_root = Command::new("id")
@@ -48,14 +54,16 @@ fn ensure_cmake() -> Result<(), String> {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false);
     let has_apt = Command::new("apt-get").arg("--version").output().is_ok();
+    let list = missing.join(" ");
     if !(is_root && has_apt) {
-        return Err("cmake is required to build Pingora; install it first (Debian/Ubuntu: sudo apt-get install -y cmake)".into());
+        return Err(format!(
+            "{list} required; install first (Debian/Ubuntu: sudo apt-get install -y {list})"
+        ));
     }
-    eprintln!("aegis-dev: cmake is missing; installing it with apt-get");
-    for args in [
-        &["update", "-qq"][..],
-        &["install", "-y", "-qq", "cmake"][..],
-    ] {
+    eprintln!("aegis-dev: {list} missing; installing with apt-get");
+    let mut install = vec!["install", "-y", "-qq"];
+    install.extend(&missing);
+    for args in [&["update", "-qq"][..], &install[..]] {
         let ok = Command::new("apt-get")
             .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
@@ -82,7 +90,7 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 
 /// The README's test command: every test of the workspace, then the benchmarks built (not run).
 fn test() -> Result<ExitCode, String> {
-    ensure_cmake()?;
+    ensure_packages(&["cmake", "tmux"])?;
     let root = workspace_root();
     run(cargo().current_dir(&root).args(["test", "--workspace"]))?;
     run(cargo()
@@ -94,7 +102,7 @@ fn test() -> Result<ExitCode, String> {
 /// Three fake backends on 8081–8083 and Aegis (release build) in front of them with
 /// `conf/aegis.yml`, until Aegis exits.
 fn demo(aegis_args: &[String]) -> Result<ExitCode, String> {
-    ensure_cmake()?;
+    ensure_packages(&["cmake"])?;
     let root = workspace_root();
     run(cargo()
         .current_dir(&root)

@@ -1,0 +1,202 @@
+//! Criterion micro-benchmarks of each request-path layer (SPEC §9: each well under 1 µs per
+//! request): the rate-limit check, backend selection, request validation, metrics recording and
+//! the adaptive decision, plus the per-request work around them in the proxy (request id, masked
+//! client address, response header rewriting) so their share is visible too.
+//!
+//! Run with `cargo bench --bench request_path` (or `just bench`). Measurement times are kept short
+//! so the whole run takes under a minute; compare figures from one run, not across machines.
+
+use aegis::balance::{schedule, Selection, UpstreamPool};
+use aegis::config::{parse, Config};
+use aegis::events::EventLog;
+use aegis::limit::adaptive::decide;
+use aegis::limit::{ClientKey, RateLimiter};
+use aegis::metrics::histogram::LatencyHistogram;
+use aegis::metrics::Metrics;
+use aegis::security::headers::{harden_response, strip_hop_by_hop_response};
+use aegis::security::mask::MaskedIp;
+use aegis::security::request::{check_framing, check_path, host_allowed};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use pingora_http::ResponseHeader;
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A config with three backends and a rate limit high enough never to refuse in a benchmark.
+const CONFIG: &str = "\
+backends:
+  - url: http://a.example
+  - url: http://b.example
+  - url: http://c.example
+rate_limit:
+  requests_per_second: 1000000000
+  burst: 1000000000
+adaptive:
+  max_rate: 1000000000
+";
+
+/// A typical browser request head (≈ 330 bytes), as received on the wire.
+const BROWSER_HEAD: &[u8] = b"GET /products/shoes?color=red&size=42 HTTP/1.1\r\n\
+Host: shop.example.com\r\n\
+User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n\
+Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n\
+Accept-Language: en-US,en;q=0.5\r\n\
+Accept-Encoding: gzip, deflate, br, zstd\r\n\
+Connection: keep-alive\r\n\
+Cookie: session=8f14e45fceea167a5a36dedd4bea2543\r\n\
+\r\n";
+
+/// Distinct clients cycled through by the "many clients" benchmark: more than the sketch's
+/// counters per row, so the rows are visited all over instead of staying in cache.
+const CLIENTS: u32 = 1 << 18;
+
+fn config() -> Config {
+    parse(CONFIG).expect("the benchmark config is valid")
+}
+
+fn rate_limit(c: &mut Criterion) {
+    let config = config();
+    let limiter = RateLimiter::new(&config.rate_limit, &config.adaptive);
+    let one = ClientKey::of(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+    c.bench_function("limit/check_hot_client", |b| {
+        b.iter(|| limiter.check(black_box(one)))
+    });
+    let keys: Vec<ClientKey> = (0..CLIENTS)
+        .map(|i| ClientKey::of(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i))))
+        .collect();
+    let mut next = 0usize;
+    c.bench_function("limit/check_rotating_262k_clients", |b| {
+        b.iter(|| {
+            next = (next + 1) % keys.len();
+            limiter.check(black_box(keys[next]))
+        })
+    });
+    let v6: IpAddr = "2001:db8:1:2::1".parse().expect("a valid IPv6 literal");
+    c.bench_function("limit/client_key_of_ipv6", |b| {
+        b.iter(|| ClientKey::of(black_box(v6)))
+    });
+}
+
+fn selection(c: &mut Criterion) {
+    let config = config();
+    let pool = UpstreamPool::new(&config, Arc::new(EventLog::new()));
+    let now = Instant::now();
+    c.bench_function("balance/select_3_backends", |b| {
+        b.iter(|| pool.select(black_box(now), &[]))
+    });
+    // What the proxy does per request: select, then record the success in the breaker.
+    c.bench_function("balance/select_and_record_3_backends", |b| {
+        b.iter(|| {
+            if let Selection::Chosen { index, ticket } = pool.select(black_box(now), &[]) {
+                pool.record(index, ticket, true, now);
+            }
+        })
+    });
+    c.bench_function("balance/select_with_instant_now", |b| {
+        b.iter(|| pool.select(Instant::now(), &[]))
+    });
+    c.bench_function("balance/peer_clone", |b| {
+        b.iter(|| pool.backends()[black_box(1)].peer())
+    });
+    c.bench_function("balance/schedule_build_1_1_2", |b| {
+        b.iter(|| schedule::build(black_box(&[(0, 1), (1, 1), (2, 2)])))
+    });
+}
+
+fn validation(c: &mut Criterion) {
+    c.bench_function("validate/check_framing_330b_head", |b| {
+        b.iter(|| check_framing(black_box(BROWSER_HEAD)))
+    });
+    c.bench_function("validate/check_path_plain", |b| {
+        b.iter(|| check_path(black_box(b"/products/shoes/42?color=red&size=42")))
+    });
+    c.bench_function("validate/check_path_escaped", |b| {
+        b.iter(|| check_path(black_box(b"/search/caf%C3%A9%20cr%C3%A8me?q=1")))
+    });
+    let allowed: Vec<String> = ["example.com", "*.example.com", "api.example.org"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    c.bench_function("validate/host_allowed_3_patterns", |b| {
+        b.iter(|| host_allowed(black_box("shop.example.com"), black_box(&allowed)))
+    });
+    c.bench_function("validate/host_allowed_empty_list", |b| {
+        b.iter(|| host_allowed(black_box("shop.example.com"), black_box(&[])))
+    });
+}
+
+fn metrics(c: &mut Criterion) {
+    let metrics = Metrics::new(3);
+    c.bench_function("metrics/record_response", |b| {
+        b.iter(|| metrics.record_response(black_box(200), None))
+    });
+    let latency = Duration::from_micros(850);
+    c.bench_function("metrics/backend_started_finished", |b| {
+        b.iter(|| {
+            metrics.backend_started(black_box(1));
+            metrics.backend_finished(black_box(1), false, Some(latency));
+        })
+    });
+    let histogram = LatencyHistogram::default();
+    c.bench_function("metrics/histogram_record", |b| {
+        b.iter(|| histogram.record(black_box(latency)))
+    });
+}
+
+fn adaptive(c: &mut Criterion) {
+    let config = config();
+    let settings = config.adaptive;
+    // The three outcomes; each builds its reason string (runs once per evaluation interval,
+    // never per request).
+    c.bench_function("adaptive/decide_reduce", |b| {
+        b.iter(|| decide(black_box(Some(900.0)), 100.0, false, &settings))
+    });
+    c.bench_function("adaptive/decide_recover", |b| {
+        b.iter(|| decide(black_box(Some(20.0)), 100.0, false, &settings))
+    });
+    c.bench_function("adaptive/decide_no_samples", |b| {
+        b.iter(|| decide(black_box(None), 100.0, false, &settings))
+    });
+}
+
+/// Per-request work the proxy does around the layers above.
+fn around_the_layers(c: &mut Criterion) {
+    c.bench_function("proxy/request_id_uuid_v4_to_string", |b| {
+        b.iter(|| uuid::Uuid::new_v4().to_string())
+    });
+    let client = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+    c.bench_function("proxy/masked_ip_to_string", |b| {
+        b.iter(|| MaskedIp(black_box(client)).to_string())
+    });
+    c.bench_function("proxy/response_strip_and_harden", |b| {
+        b.iter_batched(
+            || {
+                let mut resp = ResponseHeader::build(200, Some(8)).expect("a valid status");
+                resp.append_header("Content-Type", "text/plain")
+                    .expect("a valid header");
+                resp.append_header("Content-Length", "13")
+                    .expect("a valid header");
+                resp.append_header("Server", "nginx")
+                    .expect("a valid header");
+                resp
+            },
+            |mut resp| {
+                strip_hop_by_hop_response(&mut resp);
+                harden_response(&mut resp).expect("static headers are valid");
+                resp
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group! {
+    name = request_path;
+    config = Criterion::default()
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500))
+        .sample_size(30);
+    targets = rate_limit, selection, validation, metrics, adaptive, around_the_layers
+}
+criterion_main!(request_path);
