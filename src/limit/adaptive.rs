@@ -91,11 +91,27 @@ pub fn decide(
     hold(format!("P95 {p95:.0}ms within the band"))
 }
 
-/// The latest evaluation, for the snapshot.
+/// Evaluations kept for `/status` and the dashboard.
+const HISTORY: usize = 32;
+
+/// The latest evaluations, for the snapshot.
 #[derive(Debug, Clone, Default)]
 pub struct AdaptiveStatus {
     pub last: Option<Evaluation>,
     pub p95_ms: Option<f64>,
+    /// The latest evaluations with the P95 each saw, oldest first.
+    pub history: std::collections::VecDeque<(Evaluation, Option<f64>)>,
+}
+
+impl AdaptiveStatus {
+    fn push(&mut self, evaluation: Evaluation, p95_ms: Option<f64>) {
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back((evaluation.clone(), p95_ms));
+        self.last = Some(evaluation);
+        self.p95_ms = p95_ms;
+    }
 }
 
 /// Runs [`decide`] every interval and applies the result to the limiter.
@@ -150,8 +166,7 @@ impl AdaptiveService {
             );
         }
         let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        status.p95_ms = p95;
-        status.last = Some(evaluation.clone());
+        status.push(evaluation.clone(), p95);
         evaluation
     }
 }

@@ -227,6 +227,15 @@ impl Observer {
                 threshold_ms: self.info.threshold_ms,
                 limited_per_sec: per_sec(&|s: &Sample| s.limited),
                 limited_clients: samples.limited_clients,
+                recent_decisions: adaptive
+                    .history
+                    .iter()
+                    .map(|(e, p95)| DecisionSnapshot {
+                        decision: e.decision.as_str().to_string(),
+                        rate: e.rate,
+                        p95_ms: *p95,
+                    })
+                    .collect(),
             },
             requests_per_sec_history: history,
             events: self

@@ -71,6 +71,18 @@ pub struct RateLimitSnapshot {
     pub limited_per_sec: f64,
     /// Distinct clients limited during the last second (estimate).
     pub limited_clients: u64,
+    /// The latest adaptive evaluations, oldest first (at most 32).
+    #[serde(default)]
+    pub recent_decisions: Vec<DecisionSnapshot>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DecisionSnapshot {
+    /// "reduce", "recover" or "hold".
+    pub decision: String,
+    /// The rate after the evaluation.
+    pub rate: f64,
+    pub p95_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -220,6 +220,7 @@ mod tests {
                 threshold_ms: 200.0,
                 limited_per_sec: 3.0,
                 limited_clients: 9,
+                ..RateLimitSnapshot::default()
             },
             requests_per_sec_history: history,
             events: vec![

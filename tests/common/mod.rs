@@ -231,3 +231,39 @@ pub fn run_aegis(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A TCP connection to `addr` from the loopback source address `source` (Linux lets a socket
+/// bind any 127.x.y.z).
+pub fn connect_from(source: std::net::Ipv4Addr, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.bind(&SocketAddr::from((source, 0)).into())?;
+    socket.connect_timeout(&addr.into(), Duration::from_secs(5))?;
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// The resident set size of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+impl Aegis {
+    /// The admin `/status` snapshot as JSON.
+    pub fn status(&self) -> serde_json::Value {
+        self.admin_get("/status").json()
+    }
+
+    /// The status of backend `index` in `/status`.
+    pub fn backend_status(&self, index: usize) -> serde_json::Value {
+        self.status()["backends"][index].clone()
+    }
+}

@@ -92,7 +92,9 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 fn test() -> Result<ExitCode, String> {
     ensure_packages(&["cmake", "tmux"])?;
     let root = workspace_root();
-    run(cargo().current_dir(&root).args(["test", "--workspace"]))?;
+    run(cargo()
+        .current_dir(&root)
+        .args(["test", "--workspace", "--release"]))?;
     run(cargo()
         .current_dir(&root)
         .args(["bench", "--workspace", "--no-run"]))?;
