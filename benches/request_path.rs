@@ -30,10 +30,10 @@ backends:
   - url: http://b.example
   - url: http://c.example
 rate_limit:
-  requests_per_second: 1000000000
-  burst: 1000000000
+  requests_per_second: 1000000
+  burst: 1000000
 adaptive:
-  max_rate: 1000000000
+  max_rate: 1000000
 ";
 
 /// A typical browser request head (≈ 330 bytes), as received on the wire.

@@ -7,13 +7,14 @@
 //! exits as soon as the requests in flight are done, or when `server.shutdown_timeout` has passed.
 
 use async_trait::async_trait;
-use pingora::server::{ExecutionPhase, ShutdownSignal, ShutdownSignalWatch};
+use pingora::server::{ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
+use pingora::services::background::BackgroundService;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::Notify;
 
 /// How long the in-flight count must stay at zero before the process exits: covers a request
 /// whose connection was accepted just before shutdown but whose header is still arriving.
@@ -104,31 +105,33 @@ impl ShutdownSignalWatch for ShutdownSignals {
     }
 }
 
-/// Watches Pingora's execution phases; once the listeners are closed it waits for the requests
-/// in flight (at most `timeout`), then ends the process with status 0.
-pub fn spawn_drain_monitor(
-    lifecycle: Arc<Lifecycle>,
-    mut phases: broadcast::Receiver<ExecutionPhase>,
-    timeout: Duration,
-    pid_file: Option<PathBuf>,
-) {
-    let spawned = std::thread::Builder::new()
-        .name("aegis-drain".into())
-        .spawn(move || loop {
-            match phases.blocking_recv() {
-                Ok(ExecutionPhase::ShutdownStarted) => {
-                    lifecycle.draining.store(true, Ordering::Release);
-                    drain(&lifecycle, timeout);
-                    finish(pid_file.as_deref());
-                }
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return,
+/// Waits for the server's shutdown broadcast (the listeners stop accepting then), waits for the
+/// requests in flight (at most `timeout`), and ends the process with status 0.
+///
+/// It runs as a Pingora background service, so that it starts after `-d` has forked: a thread
+/// started before the fork would not exist in the daemon.
+pub struct DrainService {
+    pub lifecycle: Arc<Lifecycle>,
+    pub timeout: Duration,
+    pub pid_file: Option<PathBuf>,
+}
+
+#[async_trait]
+impl BackgroundService for DrainService {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                return;
             }
-        });
-    if let Err(e) = spawned {
-        log::error!(
-            "cannot start the drain monitor: {e}; shutdown will wait the full grace period"
-        );
+        }
+        self.lifecycle.draining.store(true, Ordering::Release);
+        let lifecycle = self.lifecycle.clone();
+        let timeout = self.timeout;
+        let drained = tokio::task::spawn_blocking(move || drain(&lifecycle, timeout)).await;
+        if let Err(e) = drained {
+            log::error!("drain monitor failed: {e}");
+        }
+        finish(self.pid_file.as_deref());
     }
 }
 
@@ -158,8 +161,14 @@ fn drain(lifecycle: &Lifecycle, timeout: Duration) {
 
 /// The last words of the process.
 pub fn finish(pid_file: Option<&std::path::Path>) -> ! {
+    // After a graceful upgrade the new process has rewritten the pid file: remove it only if it
+    // is still ours.
     if let Some(path) = pid_file {
-        let _ = std::fs::remove_file(path);
+        let ours = std::fs::read_to_string(path)
+            .is_ok_and(|pid| pid.trim() == std::process::id().to_string());
+        if ours {
+            let _ = std::fs::remove_file(path);
+        }
     }
     log::info!("Aegis shutdown complete");
     log::logger().flush();

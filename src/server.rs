@@ -6,7 +6,7 @@ use crate::balance::health::HealthService;
 use crate::balance::UpstreamPool;
 use crate::config::Config;
 use crate::events::EventLog;
-use crate::lifecycle::{self, Lifecycle, ShutdownSignals};
+use crate::lifecycle::{self, DrainService, Lifecycle, ShutdownSignals};
 use crate::limit::adaptive::{AdaptiveService, AdaptiveStatus};
 use crate::limit::RateLimiter;
 use crate::metrics::observer::{SamplerService, StaticInfo};
@@ -14,12 +14,18 @@ use crate::metrics::{Metrics, Observer};
 use crate::proxy::deadline::HeaderDeadline;
 use crate::proxy::{AegisProxy, Guard, ProxySettings};
 use pingora::apps::HttpServerOptions;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server};
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use pingora_proxy::HttpProxy;
 use std::sync::{Arc, Mutex};
+
+/// L4 read buffer per client connection (see `run`).
+const L4_READ_BUFFER: usize = 4096;
+/// L4 write buffer per client connection: Pingora's default, one MSS.
+const L4_WRITE_BUFFER: usize = 1460;
 
 /// How the process was asked to run.
 #[derive(Debug, Clone, Copy, Default)]
@@ -146,7 +152,13 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         idle_timeout: config.server.idle_timeout,
     };
     let mut service = Service::new("aegis".to_string(), app);
-    service.add_tcp(&listen.to_string());
+    // Pingora's 64 KiB L4 read buffer is meant for TLS record reads; for plain HTTP/1 it only
+    // costs memory on every idle keep-alive connection (it is zero-filled on allocation). Aegis
+    // reads headers and bodies through Pingora's own HTTP buffers, so a small one is enough.
+    service.add_listener(
+        ListenerConfig::tcp(listen.to_string())
+            .l4_buffer(L4BufferSettings::new(L4_READ_BUFFER, L4_WRITE_BUFFER)),
+    );
     server.add_service(service);
 
     let health = HealthService::new(components.pool.clone(), &config.health_check)?;
@@ -189,12 +201,14 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     }
 
     let pid_file = options.daemon.then(|| config.server.pid_file.clone());
-    lifecycle::spawn_drain_monitor(
-        components.lifecycle.clone(),
-        server.watch_execution_phase(),
-        config.server.shutdown_timeout,
-        pid_file.clone(),
-    );
+    server.add_service(background_service(
+        "drain",
+        DrainService {
+            lifecycle: components.lifecycle.clone(),
+            timeout: config.server.shutdown_timeout,
+            pid_file: pid_file.clone(),
+        },
+    ));
     if options.dashboard {
         spawn_dashboard(&components, &config);
     }

@@ -85,7 +85,8 @@ fn assert_host_invariants(host: &str) {
         "host accepted outside the allowlist: {host:?}"
     );
     assert!(
-        name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
+        name.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
         "malformed host accepted: {host:?}"
     );
 }

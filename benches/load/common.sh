@@ -1,0 +1,333 @@
+# Shared helpers for the load benchmark scripts in benches/load/ (sourced, not run).
+#
+# Starts and stops the systems under test on loopback, pins them to cores, reads their CPU time
+# and RSS from /proc, and cleans up everything it started when the calling script exits. Every
+# helper only touches processes whose ids it recorded itself.
+
+# Ports (loopback only). BASE_PORT moves them all, e.g. when 23400-23420 are taken.
+BASE_PORT=${BASE_PORT:-23400}
+BACKEND_PORT=$((BASE_PORT + 1))
+AEGIS_PORT=$((BASE_PORT + 10))
+AEGIS_ADMIN_PORT=$((BASE_PORT + 11))
+BARE_PORT=$((BASE_PORT + 12))
+NGINX_PORT=$((BASE_PORT + 13))
+HAPROXY_PORT=$((BASE_PORT + 14))
+
+# Cores: the proxy under test on one, the backend and the load generator on the other.
+PROXY_CPUS=${PROXY_CPUS:-0}
+LOAD_CPUS=${LOAD_CPUS:-1}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TMP=$(mktemp -d /tmp/aegis-bench.XXXXXX)
+# nginx workers run as `nobody` when started as root; let them read their config.
+chmod 755 "$TMP"
+CLK_TCK=$(getconf CLK_TCK)
+STARTED_PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${STARTED_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${STARTED_PIDS[@]}"; do
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ -z "${KEEP_TMP:-}" ]]; then
+        rm -rf "$TMP"
+    else
+        echo "kept $TMP" >&2
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "[$(date +%T)] $*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+
+# Installs the tools when missing (Debian packages; root only).
+ensure_tools() {
+    local missing=()
+    command -v wrk >/dev/null || missing+=(wrk)
+    command -v taskset >/dev/null || missing+=(util-linux)
+    if [[ -z "${NO_NGINX:-}" ]] && ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
+        missing+=(nginx)
+    fi
+    if [[ -z "${NO_HAPROXY:-}" ]] && ! command -v haproxy >/dev/null && [[ ! -x /usr/sbin/haproxy ]]; then
+        missing+=(haproxy)
+    fi
+    if ((${#missing[@]})) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        log "installing ${missing[*]}"
+        apt-get install -y "${missing[@]}" >/dev/null 2>&1 ||
+            { apt-get update >/dev/null 2>&1 && apt-get install -y "${missing[@]}" >/dev/null 2>&1; } ||
+            log "could not install ${missing[*]}; going on without"
+    fi
+    command -v wrk >/dev/null || die "wrk is required (apt-get install wrk)"
+    NGINX=$(command -v nginx || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true)
+    HAPROXY=$(command -v haproxy || { [[ -x /usr/sbin/haproxy ]] && echo /usr/sbin/haproxy; } || true)
+    [[ -n "${NO_NGINX:-}" ]] && NGINX=""
+    [[ -n "${NO_HAPROXY:-}" ]] && HAPROXY=""
+    return 0
+}
+
+# Release binaries of Aegis, the bare proxy and the fake backend (one cargo run at a time).
+build_binaries() {
+    AEGIS_BIN=$ROOT/target/release/aegis
+    BARE_BIN=$ROOT/target/release/examples/bare-proxy
+    FAKE_BIN=$ROOT/target/release/fake-backends
+    if [[ -n "${SKIP_BUILD:-}" ]]; then
+        log "SKIP_BUILD set: using the release binaries as they are"
+        return 0
+    fi
+    log "building release binaries"
+    (cd "$ROOT" && cargo build --release --quiet --bin aegis --example bare-proxy -p aegis)
+    (cd "$ROOT" && cargo build --release --quiet -p fake-backends)
+}
+
+# Starts a command in the background on the given cores; its pid lands in $LAST_PID.
+start_pinned() {
+    local cpus=$1 out=$2
+    shift 2
+    taskset -c "$cpus" "$@" >"$out" 2>&1 &
+    LAST_PID=$!
+    STARTED_PIDS+=("$LAST_PID")
+}
+
+# Waits until 127.0.0.1:PORT answers HTTP 200 on `/` (at most ~10 s).
+wait_http() {
+    local port=$1 name=$2
+    for _ in $(seq 100); do
+        if [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/" 2>/dev/null) == 200 ]]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "$name on port $port does not answer 200"
+}
+
+port_free() {
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# The backend: nginx serving a small static answer, otherwise the fake backend.
+start_backend() {
+    port_free "$BACKEND_PORT" || die "port $BACKEND_PORT is taken (set BASE_PORT)"
+    if [[ -n "$NGINX" && -z "${FAKE_BACKEND:-}" ]]; then
+        mkdir -p "$TMP/backend"
+        cat >"$TMP/backend/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $TMP/backend/nginx.pid;
+error_log $TMP/backend/error.log warn;
+events { worker_connections 16384; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    client_body_temp_path $TMP/backend/body;
+    proxy_temp_path $TMP/backend/proxy;
+    fastcgi_temp_path $TMP/backend/fastcgi;
+    uwsgi_temp_path $TMP/backend/uwsgi;
+    scgi_temp_path $TMP/backend/scgi;
+    server {
+        listen 127.0.0.1:$BACKEND_PORT;
+        default_type text/plain;
+        location / { return 200 "hello from the backend\n"; }
+    }
+}
+EOF
+        start_pinned "$LOAD_CPUS" "$TMP/backend/stdout" "$NGINX" -p "$TMP/backend" -c "$TMP/backend/nginx.conf"
+        BACKEND_KIND="nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///')"
+    else
+        start_pinned "$LOAD_CPUS" "$TMP/backend.log" "$FAKE_BIN" --count 1 --base-port "$BACKEND_PORT"
+        BACKEND_KIND="fake-backends"
+    fi
+    BACKEND_PID=$LAST_PID
+    wait_http "$BACKEND_PORT" backend
+}
+
+# Aegis with every layer on: rate limit (set high), validation, metrics, health checks, breaker,
+# adaptive loop (max_rate high) and the access log at info, written to a file.
+write_aegis_config() {
+    local threads=${1:-1}
+    cat >"$TMP/aegis.yml" <<EOF
+server:
+  address: 127.0.0.1
+  port: $AEGIS_PORT
+  threads: $threads
+  pid_file: $TMP/aegis.pid
+  upgrade_sock: $TMP/aegis_upgrade.sock
+backends:
+  - url: http://127.0.0.1:$BACKEND_PORT
+health_check:
+  interval: 2s
+  path: /health
+rate_limit:
+  requests_per_second: 1000000
+  burst: 1000000
+adaptive:
+  enabled: true
+  max_rate: 1000000
+logging:
+  level: info
+  format: json
+  file: $TMP/aegis.log
+tui:
+  enabled: false
+admin:
+  enabled: true
+  address: 127.0.0.1:$AEGIS_ADMIN_PORT
+development:
+  allow_loopback_backends: true
+EOF
+}
+
+# Aegis headless, pinned; logs (stdout in headless mode) go to $TMP/aegis.log.
+start_aegis() {
+    local threads=${1:-1}
+    port_free "$AEGIS_PORT" || die "port $AEGIS_PORT is taken (set BASE_PORT)"
+    write_aegis_config "$threads"
+    "$AEGIS_BIN" -t -c "$TMP/aegis.yml" >/dev/null || die "the Aegis benchmark config is invalid"
+    start_pinned "$PROXY_CPUS" "$TMP/aegis.log" "$AEGIS_BIN" -c "$TMP/aegis.yml" --headless
+    AEGIS_PID=$LAST_PID
+    wait_http "$AEGIS_PORT" aegis
+}
+
+start_bare() {
+    local threads=${1:-1}
+    shift || true
+    port_free "$BARE_PORT" || die "port $BARE_PORT is taken (set BASE_PORT)"
+    start_pinned "$PROXY_CPUS" "$TMP/bare.log" "$BARE_BIN" --listen "127.0.0.1:$BARE_PORT" \
+        --upstream "127.0.0.1:$BACKEND_PORT" --threads "$threads" "$@"
+    BARE_PID=$LAST_PID
+    wait_http "$BARE_PORT" bare-proxy
+}
+
+start_nginx_proxy() {
+    port_free "$NGINX_PORT" || die "port $NGINX_PORT is taken (set BASE_PORT)"
+    mkdir -p "$TMP/nginx"
+    cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 16384; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    upstream backend {
+        server 127.0.0.1:$BACKEND_PORT;
+        keepalive 32;
+        keepalive_requests 100000000;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    start_pinned "$PROXY_CPUS" "$TMP/nginx/stdout" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf"
+    NGINX_PID=$LAST_PID
+    wait_http "$NGINX_PORT" "nginx (proxy)"
+}
+
+start_haproxy() {
+    port_free "$HAPROXY_PORT" || die "port $HAPROXY_PORT is taken (set BASE_PORT)"
+    cat >"$TMP/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+frontend bench
+    bind 127.0.0.1:$HAPROXY_PORT
+    default_backend backend
+backend backend
+    server b1 127.0.0.1:$BACKEND_PORT
+EOF
+    start_pinned "$PROXY_CPUS" "$TMP/haproxy.log" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
+    HAPROXY_PID=$LAST_PID
+    wait_http "$HAPROXY_PORT" haproxy
+}
+
+# A process and its direct children (nginx's master and worker).
+process_tree() {
+    local pid=$1
+    echo "$pid"
+    pgrep -P "$pid" || true
+}
+
+# utime + stime, in clock ticks, of a process tree (all threads).
+cpu_ticks() {
+    local total=0 p fields
+    for p in $(process_tree "$1"); do
+        [[ -r /proc/$p/stat ]] || continue
+        # Fields 14 and 15 after the command name, which may contain spaces.
+        fields=$(sed 's/^.*) //' "/proc/$p/stat")
+        total=$((total + $(echo "$fields" | awk '{print $12 + $13}')))
+    done
+    echo "$total"
+}
+
+# VmRSS of a process tree, in KiB.
+rss_kib() {
+    local total=0 p
+    for p in $(process_tree "$1"); do
+        [[ -r /proc/$p/status ]] || continue
+        total=$((total + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status")))
+    done
+    echo "$total"
+}
+
+# wrk's latency ("123.45us", "1.20ms", "2.00s") in microseconds.
+to_us() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000;
+        else if (v ~ /s$/) print n * 1000000; else print n }'
+}
+
+# One wrk run against PORT, pinned to the load cores. Prints "rps p50_us p99_us requests".
+drive() {
+    local port=$1 seconds=$2 out=$TMP/wrk.out
+    taskset -c "$LOAD_CPUS" wrk -t1 -c"${CONNECTIONS:-32}" -d"${seconds}s" --latency \
+        "http://127.0.0.1:$port/" >"$out" 2>&1 || die "wrk failed: $(cat "$out")"
+    if grep -q -E 'Non-2xx|Socket errors' "$out"; then
+        log "warning: port $port: $(grep -E 'Non-2xx|Socket errors' "$out" | tr -s ' ')"
+    fi
+    local rps p50 p99 requests
+    rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+    p50=$(to_us "$(awk '$1 == "50%" {print $2}' "$out")")
+    p99=$(to_us "$(awk '$1 == "99%" {print $2}' "$out")")
+    requests=$(awk '/requests in/ {print $1}' "$out")
+    echo "$rps $p50 $p99 $requests"
+}
+
+# Median of the numbers on stdin.
+median() {
+    sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "nan"; exit }
+        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
