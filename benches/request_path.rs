@@ -160,10 +160,21 @@ fn adaptive(c: &mut Criterion) {
     });
 }
 
-/// Per-request work the proxy does around the layers above.
+/// Per-request work the proxy does around the layers above, and the cheaper forms proposed in
+/// `docs/performance.md` (marked "proposed"), measured side by side.
 fn around_the_layers(c: &mut Criterion) {
+    // uuid's `v4` without `fast-rng` asks the kernel (getrandom(2)) for every id.
     c.bench_function("proxy/request_id_uuid_v4_to_string", |b| {
         b.iter(|| uuid::Uuid::new_v4().to_string())
+    });
+    // Proposed: the same version-4 UUID from the thread's ChaCha CSPRNG (rand 0.8, already in
+    // the dependency tree through Pingora), seeded from the OS once.
+    c.bench_function("proxy/request_id_thread_rng_proposed", |b| {
+        b.iter(|| {
+            uuid::Builder::from_random_bytes(rand::random())
+                .into_uuid()
+                .to_string()
+        })
     });
     let client = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
     c.bench_function("proxy/masked_ip_to_string", |b| {
@@ -189,6 +200,72 @@ fn around_the_layers(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    c.bench_function("proxy/response_strip_and_harden_proposed", |b| {
+        b.iter_batched(
+            typical_response,
+            |mut resp| {
+                proposed::strip_hop_by_hop_response(&mut resp);
+                proposed::harden_response(&mut resp).expect("static headers are valid");
+                resp
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+/// A backend's answer as the response filter sees it.
+fn typical_response() -> ResponseHeader {
+    let mut resp = ResponseHeader::build(200, Some(8)).expect("a valid status");
+    for (name, value) in [
+        ("Server", "nginx"),
+        ("Date", "Mon, 30 Nov 2026 06:29:15 GMT"),
+        ("Content-Type", "text/plain"),
+        ("Content-Length", "23"),
+    ] {
+        resp.append_header(name, value).expect("a valid header");
+    }
+    resp
+}
+
+/// The response rewriting of `aegis::security::headers` as proposed in docs/performance.md:
+/// static header values (no copy per response) and a scan of the names present before removing
+/// hop-by-hop headers (no name parsing and no lookups when there are none, the common case).
+mod proposed {
+    use aegis::security::headers::SECURITY_HEADERS;
+    use http::header::{
+        HeaderName, HeaderValue, CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER,
+        TRANSFER_ENCODING, UPGRADE,
+    };
+    use pingora_http::ResponseHeader;
+
+    fn is_hop_by_hop(name: &HeaderName) -> bool {
+        name == CONNECTION
+            || name == PROXY_AUTHENTICATE
+            || name == PROXY_AUTHORIZATION
+            || name == TE
+            || name == TRAILER
+            || name == TRANSFER_ENCODING
+            || name == UPGRADE
+            || name.as_str() == "keep-alive"
+    }
+
+    pub fn strip_hop_by_hop_response(resp: &mut ResponseHeader) {
+        if resp
+            .headers
+            .keys()
+            .any(|n| is_hop_by_hop(n) && n != TRANSFER_ENCODING)
+        {
+            aegis::security::headers::strip_hop_by_hop_response(resp);
+        }
+    }
+
+    pub fn harden_response(resp: &mut ResponseHeader) -> pingora_core::Result<()> {
+        resp.remove_header("x-powered-by");
+        for (name, value) in SECURITY_HEADERS {
+            resp.insert_header(name, HeaderValue::from_static(value))?;
+        }
+        Ok(())
+    }
 }
 
 criterion_group! {
@@ -196,7 +273,9 @@ criterion_group! {
     config = Criterion::default()
         .measurement_time(Duration::from_secs(2))
         .warm_up_time(Duration::from_millis(500))
-        .sample_size(30);
+        .sample_size(30)
+        .nresamples(10_000)
+        .without_plots();
     targets = rate_limit, selection, validation, metrics, adaptive, around_the_layers
 }
 criterion_main!(request_path);

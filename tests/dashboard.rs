@@ -74,3 +74,49 @@ fn dashboard_shows_backends_and_q_exits_cleanly() {
     let log = std::fs::read_to_string(dir.join("aegis.log")).unwrap();
     assert!(log.contains("Aegis shutdown complete"), "{log}");
 }
+
+#[test]
+fn remote_dashboard_follows_a_running_instance_and_says_when_it_cannot_reach_it() {
+    let a = FakeBackend::start("a").unwrap();
+    let aegis = common::Aegis::start(&[(a.url(), 1)], "");
+    let session = format!("aegis-remote-{}", std::process::id());
+    let dir = scratch_dir();
+    let exit_file = dir.join("exit");
+    let command = format!(
+        "{} dashboard --admin {} --refresh 200ms; echo $? > {}",
+        env!("CARGO_BIN_EXE_aegis"),
+        aegis.admin_addr(),
+        exit_file.display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &command,
+    ]);
+    let screen = || tmux(&["capture-pane", "-t", &session, "-p"]);
+    let shown = wait_until(Duration::from_secs(20), || screen().contains(&a.url()));
+    let first = screen();
+    // The instance goes away: the dashboard keeps the last data and says it cannot reach it.
+    drop(aegis);
+    let noticed = wait_until(Duration::from_secs(10), || {
+        screen().contains("cannot reach")
+    });
+    let second = screen();
+    tmux(&["send-keys", "-t", &session, "q"]);
+    let exited = wait_until(Duration::from_secs(10), || exit_file.exists());
+    tmux(&["kill-session", "-t", &session]);
+    assert!(shown, "remote dashboard did not show the backend:\n{first}");
+    assert!(noticed, "no 'cannot reach' message:\n{second}");
+    assert!(
+        second.contains(&a.url()),
+        "last data was dropped:\n{second}"
+    );
+    assert!(exited, "aegis dashboard did not exit on q");
+    assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "0");
+}

@@ -179,3 +179,14 @@ fn sigterm_lets_a_slow_request_finish() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(aegis.output().contains("Aegis shutdown complete"));
 }
+
+#[test]
+fn an_unreachable_backend_with_nothing_to_retry_on_is_a_502() {
+    let a = FakeBackend::start("a").unwrap();
+    let aegis = Aegis::start(&urls(&[&a], &[1]), "health_check:\n  interval: 1h\n");
+    a.set_refuse_connections(true);
+    let resp = aegis.get("/");
+    assert_eq!(resp.status, 502);
+    assert_eq!(resp.json(), serde_json::json!({"error": "bad gateway"}));
+    assert!(resp.header("retry-after").is_none());
+}

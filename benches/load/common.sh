@@ -78,10 +78,12 @@ ensure_tools() {
 }
 
 # Release binaries of Aegis, the bare proxy and the fake backend (one cargo run at a time).
+# AEGIS_BIN / BARE_BIN override the binaries (e.g. a patched build to compare); SKIP_BUILD=1
+# skips cargo.
 build_binaries() {
-    AEGIS_BIN=$ROOT/target/release/aegis
-    BARE_BIN=$ROOT/target/release/examples/bare-proxy
-    FAKE_BIN=$ROOT/target/release/fake-backends
+    AEGIS_BIN=${AEGIS_BIN:-$ROOT/target/release/aegis}
+    BARE_BIN=${BARE_BIN:-$ROOT/target/release/examples/bare-proxy}
+    FAKE_BIN=${FAKE_BIN:-$ROOT/target/release/fake-backends}
     if [[ -n "${SKIP_BUILD:-}" ]]; then
         log "SKIP_BUILD set: using the release binaries as they are"
         return 0

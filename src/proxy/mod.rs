@@ -177,6 +177,12 @@ impl ProxyHttp for AegisProxy {
                 self.metrics.backend_started(index);
                 Ok(self.pool.backends()[index].peer())
             }
+            // A retry that finds no other backend answers for the failure it retried: the
+            // backend was unreachable (502), not "nothing available".
+            Selection::Unavailable { .. } if ctx.connect_failures > 0 => {
+                ctx.refusal = Some(Refusal::BadGateway);
+                Error::e_explain(ErrorType::HTTPStatus(502), "no other backend to retry on")
+            }
             Selection::Unavailable { retry_after } => {
                 ctx.backend = None;
                 ctx.refusal = Some(Refusal::NoHealthyBackend { retry_after });

@@ -99,7 +99,17 @@ impl Aegis {
     }
 
     pub fn start_with(backends: &[(String, u32)], extra: &str, args: &[&str]) -> Aegis {
-        let aegis = Self::spawn(backends, extra, args);
+        Self::start_env(backends, extra, args, &[])
+    }
+
+    /// Like `start_with`, with extra environment variables for the process.
+    pub fn start_env(
+        backends: &[(String, u32)],
+        extra: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Aegis {
+        let aegis = Self::spawn_env(backends, extra, args, env);
         let addr = aegis.addr();
         let up = wait_until(Duration::from_secs(20), || TcpStream::connect(addr).is_ok());
         assert!(
@@ -112,6 +122,15 @@ impl Aegis {
 
     /// Starts Aegis without waiting for it.
     pub fn spawn(backends: &[(String, u32)], extra: &str, args: &[&str]) -> Aegis {
+        Self::spawn_env(backends, extra, args, &[])
+    }
+
+    fn spawn_env(
+        backends: &[(String, u32)],
+        extra: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Aegis {
         let dir = scratch_dir();
         let (port, admin_port) = (free_port(), free_port());
         let mut config = base_config(port, admin_port, backends, &dir);
@@ -123,10 +142,16 @@ impl Aegis {
         }
         let config_path = dir.join("aegis.yml");
         std::fs::write(&config_path, serde_yaml::to_string(&config).unwrap()).unwrap();
-        Self::spawn_config(config_path, port, admin_port, args)
+        Self::spawn_config(config_path, port, admin_port, args, env)
     }
 
-    pub fn spawn_config(config_path: PathBuf, port: u16, admin_port: u16, args: &[&str]) -> Aegis {
+    pub fn spawn_config(
+        config_path: PathBuf,
+        port: u16,
+        admin_port: u16,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Aegis {
         let dir = config_path.parent().unwrap().to_path_buf();
         let stdout = dir.join("stdout.log");
         let out = std::fs::File::create(&stdout).unwrap();
@@ -136,6 +161,7 @@ impl Aegis {
             .arg(&config_path)
             .arg("--headless")
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
