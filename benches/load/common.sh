@@ -4,14 +4,13 @@
 # and RSS from /proc, and cleans up everything it started when the calling script exits. Every
 # helper only touches processes whose ids it recorded itself.
 
-# Ports (loopback only). BASE_PORT moves them all, e.g. when 23400-23420 are taken.
+# Ports (loopback only). BASE_PORT moves them all, e.g. when 23400-23450 and 23510-23530 are taken.
 BASE_PORT=${BASE_PORT:-23400}
 BACKEND_PORT=$((BASE_PORT + 1))
-AEGIS_PORT=$((BASE_PORT + 10))
-AEGIS_ADMIN_PORT=$((BASE_PORT + 11))
-BARE_PORT=$((BASE_PORT + 12))
-NGINX_PORT=$((BASE_PORT + 13))
-HAPROXY_PORT=$((BASE_PORT + 14))
+NGINX_PORT=$((BASE_PORT + 2))
+HAPROXY_PORT=$((BASE_PORT + 3))
+AEGIS_PORT=$((BASE_PORT + 10)) # variants take the ports after it; admin listeners PORT + 100
+BARE_PORT=$((BASE_PORT + 30))  # variants take the ports after it
 
 # Cores: the proxy under test on one, the backend and the load generator on the other.
 PROXY_CPUS=${PROXY_CPUS:-0}
@@ -157,15 +156,16 @@ EOF
 
 # Aegis with every layer on: rate limit (set high), validation, metrics, health checks, breaker,
 # adaptive loop (max_rate high) and the access log at info, written to a file.
+# Usage: write_aegis_config FILE PORT ADMIN_PORT THREADS LOG_FILE
 write_aegis_config() {
-    local threads=${1:-1}
-    cat >"$TMP/aegis.yml" <<EOF
+    local file=$1 port=$2 admin=$3 threads=$4 log_file=$5
+    cat >"$file" <<EOF
 server:
   address: 127.0.0.1
-  port: $AEGIS_PORT
+  port: $port
   threads: $threads
-  pid_file: $TMP/aegis.pid
-  upgrade_sock: $TMP/aegis_upgrade.sock
+  pid_file: $TMP/aegis-$port.pid
+  upgrade_sock: $TMP/aegis-$port-upgrade.sock
 backends:
   - url: http://127.0.0.1:$BACKEND_PORT
 health_check:
@@ -180,36 +180,38 @@ adaptive:
 logging:
   level: info
   format: json
-  file: $TMP/aegis.log
+  file: $log_file
 tui:
   enabled: false
 admin:
   enabled: true
-  address: 127.0.0.1:$AEGIS_ADMIN_PORT
+  address: 127.0.0.1:$admin
 development:
   allow_loopback_backends: true
 EOF
 }
 
-# Aegis headless, pinned; logs (stdout in headless mode) go to $TMP/aegis.log.
+# Aegis headless, pinned; its logs (stdout in headless mode) go to $TMP/aegis-PORT.log.
+# Usage: start_aegis [THREADS [PORT [BINARY]]]; the pid lands in $AEGIS_PID.
 start_aegis() {
-    local threads=${1:-1}
-    port_free "$AEGIS_PORT" || die "port $AEGIS_PORT is taken (set BASE_PORT)"
-    write_aegis_config "$threads"
-    "$AEGIS_BIN" -t -c "$TMP/aegis.yml" >/dev/null || die "the Aegis benchmark config is invalid"
-    start_pinned "$PROXY_CPUS" "$TMP/aegis.log" "$AEGIS_BIN" -c "$TMP/aegis.yml" --headless
+    local threads=${1:-1} port=${2:-$AEGIS_PORT} binary=${3:-$AEGIS_BIN}
+    port_free "$port" || die "port $port is taken (set BASE_PORT)"
+    write_aegis_config "$TMP/aegis-$port.yml" "$port" $((port + 100)) "$threads" "$TMP/aegis-$port.log"
+    "$binary" -t -c "$TMP/aegis-$port.yml" >/dev/null || die "the Aegis benchmark config is invalid"
+    start_pinned "$PROXY_CPUS" "$TMP/aegis-$port.log" "$binary" -c "$TMP/aegis-$port.yml" --headless
     AEGIS_PID=$LAST_PID
-    wait_http "$AEGIS_PORT" aegis
+    wait_http "$port" aegis
 }
 
+# The bare Pingora proxy. Usage: start_bare [THREADS [PORT [FLAGS...]]]; the pid lands in $BARE_PID.
 start_bare() {
-    local threads=${1:-1}
-    shift || true
-    port_free "$BARE_PORT" || die "port $BARE_PORT is taken (set BASE_PORT)"
-    start_pinned "$PROXY_CPUS" "$TMP/bare.log" "$BARE_BIN" --listen "127.0.0.1:$BARE_PORT" \
+    local threads=${1:-1} port=${2:-$BARE_PORT}
+    shift 2 || shift $#
+    port_free "$port" || die "port $port is taken (set BASE_PORT)"
+    start_pinned "$PROXY_CPUS" "$TMP/bare-$port.log" "$BARE_BIN" --listen "127.0.0.1:$port" \
         --upstream "127.0.0.1:$BACKEND_PORT" --threads "$threads" "$@"
     BARE_PID=$LAST_PID
-    wait_http "$BARE_PORT" bare-proxy
+    wait_http "$port" bare-proxy
 }
 
 start_nginx_proxy() {

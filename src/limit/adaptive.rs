@@ -155,8 +155,14 @@ impl AdaptiveService {
         let evaluation = decide(p95, rate, last_reduced, &self.settings);
         if evaluation.rate != rate {
             self.limiter.set_rate(evaluation.rate);
+            // Tightening is worth an operator's attention; relaxing is routine.
+            let level = if evaluation.decision == Decision::Reduce {
+                log::Level::Warn
+            } else {
+                log::Level::Info
+            };
             self.events.record(
-                log::Level::Warn,
+                level,
                 format!(
                     "adaptive: {} rate {rate:.1} -> {:.1} req/s ({})",
                     evaluation.decision.as_str(),
