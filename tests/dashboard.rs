@@ -4,6 +4,7 @@ mod common;
 
 use common::{scratch_dir, wait_until};
 use fake_backends::FakeBackend;
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -15,6 +16,58 @@ fn tmux(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A command running in a detached tmux session of a given size; the session is killed on drop.
+/// The command's exit status is written to `exit_file`.
+struct Terminal {
+    session: String,
+    exit_file: PathBuf,
+}
+
+impl Terminal {
+    fn run(name: &str, width: u16, height: u16, command: &str) -> Terminal {
+        let session = format!("aegis-{name}-{}", std::process::id());
+        let exit_file = scratch_dir().join("exit");
+        let command = format!("{command}; echo $? > {}", exit_file.display());
+        let (w, h) = (width.to_string(), height.to_string());
+        tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            &w,
+            "-y",
+            &h,
+            &command,
+        ]);
+        Terminal { session, exit_file }
+    }
+
+    fn screen(&self) -> String {
+        tmux(&["capture-pane", "-t", &self.session, "-p"])
+    }
+
+    fn keys(&self, keys: &str) {
+        tmux(&["send-keys", "-t", &self.session, keys]);
+    }
+
+    /// The command's exit status once it has exited (waits at most `timeout`).
+    fn exit_status(&self, timeout: Duration) -> Option<String> {
+        wait_until(timeout, || self.exit_file.exists()).then(|| {
+            std::fs::read_to_string(&self.exit_file)
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        tmux(&["kill-session", "-t", &self.session]);
+    }
+}
+
 #[test]
 fn dashboard_shows_backends_and_q_exits_cleanly() {
     let (a, b) = (
@@ -22,56 +75,40 @@ fn dashboard_shows_backends_and_q_exits_cleanly() {
         FakeBackend::start("b").unwrap(),
     );
     let dir = scratch_dir();
-    let port = common::free_port();
-    let admin = common::free_port();
-    let mut config = common::base_config(port, admin, &[(a.url(), 1), (b.url(), 2)], &dir);
+    let mut config = common::base_config(
+        common::free_port(),
+        common::free_port(),
+        &[(a.url(), 1), (b.url(), 2)],
+        &dir,
+    );
     config["tui"]["enabled"] = serde_yaml::Value::Bool(true);
     config["tui"]["refresh_interval"] = serde_yaml::Value::String("200ms".into());
-    config["logging"]["file"] =
-        serde_yaml::Value::String(dir.join("aegis.log").display().to_string());
+    let log = dir.join("aegis.log");
+    config["logging"]["file"] = serde_yaml::Value::String(log.display().to_string());
     let conf = dir.join("aegis.yml");
     std::fs::write(&conf, serde_yaml::to_string(&config).unwrap()).unwrap();
-    let exit_file = dir.join("exit");
-    let session = format!("aegis-test-{}", std::process::id());
-    let command = format!(
-        "{} -c {}; echo $? > {}",
-        env!("CARGO_BIN_EXE_aegis"),
-        conf.display(),
-        exit_file.display()
-    );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "80",
-        "-y",
-        "24",
-        &command,
-    ]);
-    let screen = || tmux(&["capture-pane", "-t", &session, "-p"]);
+
+    let command = format!("{} -c {}", env!("CARGO_BIN_EXE_aegis"), conf.display());
+    let terminal = Terminal::run("tui", 80, 24, &command);
     let shown = wait_until(Duration::from_secs(20), || {
-        let s = screen();
+        let s = terminal.screen();
         s.contains(&a.url())
             && s.contains(&b.url())
             && s.contains("healthy")
             && s.contains("closed")
     });
-    let last = screen();
-    if !shown {
-        tmux(&["kill-session", "-t", &session]);
-        panic!("dashboard did not show the backends:\n{last}");
-    }
-    assert!(last.contains("Aegis"), "{last}");
-    assert!(last.contains("q quit"), "{last}");
-    tmux(&["send-keys", "-t", &session, "q"]);
-    let exited = wait_until(Duration::from_secs(15), || exit_file.exists());
-    let code = std::fs::read_to_string(&exit_file).unwrap_or_default();
-    tmux(&["kill-session", "-t", &session]);
-    assert!(exited, "aegis did not exit after q");
-    assert_eq!(code.trim(), "0");
-    let log = std::fs::read_to_string(dir.join("aegis.log")).unwrap();
+    let screen = terminal.screen();
+    assert!(shown, "dashboard did not show the backends:\n{screen}");
+    assert!(screen.contains("Aegis"), "{screen}");
+    assert!(screen.contains("q quit"), "{screen}");
+    terminal.keys("q");
+    let status = terminal.exit_status(Duration::from_secs(15));
+    assert_eq!(
+        status.as_deref(),
+        Some("0"),
+        "aegis did not exit cleanly after q"
+    );
+    let log = std::fs::read_to_string(log).unwrap();
     assert!(log.contains("Aegis shutdown complete"), "{log}");
 }
 
@@ -79,44 +116,33 @@ fn dashboard_shows_backends_and_q_exits_cleanly() {
 fn remote_dashboard_follows_a_running_instance_and_says_when_it_cannot_reach_it() {
     let a = FakeBackend::start("a").unwrap();
     let aegis = common::Aegis::start(&[(a.url(), 1)], "");
-    let session = format!("aegis-remote-{}", std::process::id());
-    let dir = scratch_dir();
-    let exit_file = dir.join("exit");
     let command = format!(
-        "{} dashboard --admin {} --refresh 200ms; echo $? > {}",
+        "{} dashboard --admin {} --refresh 200ms",
         env!("CARGO_BIN_EXE_aegis"),
-        aegis.admin_addr(),
-        exit_file.display()
+        aegis.admin_addr()
     );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &command,
-    ]);
-    let screen = || tmux(&["capture-pane", "-t", &session, "-p"]);
-    let shown = wait_until(Duration::from_secs(20), || screen().contains(&a.url()));
-    let first = screen();
+    let terminal = Terminal::run("remote", 100, 30, &command);
+    let shown = wait_until(Duration::from_secs(20), || {
+        terminal.screen().contains(&a.url())
+    });
+    let first = terminal.screen();
+    assert!(shown, "remote dashboard did not show the backend:\n{first}");
     // The instance goes away: the dashboard keeps the last data and says it cannot reach it.
     drop(aegis);
     let noticed = wait_until(Duration::from_secs(10), || {
-        screen().contains("cannot reach")
+        terminal.screen().contains("cannot reach")
     });
-    let second = screen();
-    tmux(&["send-keys", "-t", &session, "q"]);
-    let exited = wait_until(Duration::from_secs(10), || exit_file.exists());
-    tmux(&["kill-session", "-t", &session]);
-    assert!(shown, "remote dashboard did not show the backend:\n{first}");
+    let second = terminal.screen();
     assert!(noticed, "no 'cannot reach' message:\n{second}");
     assert!(
         second.contains(&a.url()),
         "last data was dropped:\n{second}"
     );
-    assert!(exited, "aegis dashboard did not exit on q");
-    assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "0");
+    terminal.keys("q");
+    let status = terminal.exit_status(Duration::from_secs(10));
+    assert_eq!(
+        status.as_deref(),
+        Some("0"),
+        "aegis dashboard did not exit on q"
+    );
 }

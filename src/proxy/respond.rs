@@ -176,18 +176,7 @@ mod tests {
 
     #[test]
     fn bodies_are_the_documented_json() {
-        for refusal in [
-            Refusal::MethodNotAllowed,
-            Refusal::AmbiguousRequest,
-            Refusal::InvalidPath,
-            Refusal::InvalidHost,
-            Refusal::HeaderTooLarge,
-            Refusal::BodyTooLarge,
-            Refusal::RateLimited { retry_after: 3 },
-            Refusal::NoHealthyBackend { retry_after: 1 },
-            Refusal::BadGateway,
-            Refusal::GatewayTimeout,
-        ] {
+        for refusal in Refusal::ALL {
             let body: serde_json::Value = serde_json::from_slice(&refusal.body()).unwrap();
             assert!(body["error"].is_string(), "{refusal:?}");
         }
