@@ -1,10 +1,13 @@
-//! Configuration: the YAML file (`raw`), its validation into domain types (`validate`), and the
-//! startup resolution of backend hosts with the anti-SSRF check (`resolve`).
+//! Configuration: the YAML file (`raw`), its validation into domain types (`validate`, with the
+//! field conversions of `checker` and the URL rules of `backend_url`), and the startup resolution
+//! of backend hosts with the anti-SSRF check (`resolve`).
 //!
 //! This is the only module that knows serde. Everything else reads [`Config`], whose values are
 //! already checked: ports are in range, durations are positive, backends are pinned to the
 //! addresses that passed the SSRF check.
 
+mod backend_url;
+mod checker;
 mod raw;
 mod resolve;
 mod validate;

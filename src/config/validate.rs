@@ -1,5 +1,7 @@
 //! Validation: turns the raw YAML into a [`Config`], collecting every problem with its key path.
 
+use super::backend_url::parse_backend_url;
+use super::checker::{show, Checker};
 use super::raw::*;
 use super::*;
 use serde_yaml::Value;
@@ -41,124 +43,7 @@ fn file_error(message: String) -> ConfigErrors {
     }])
 }
 
-/// Shows a YAML value briefly, for an error message.
-fn show(value: &Value) -> String {
-    match value {
-        Value::String(s) => format!("{s:?}"),
-        Value::Sequence(_) => "a list".into(),
-        Value::Mapping(_) => "a mapping".into(),
-        other => serde_yaml::to_string(other)
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "?".into()),
-    }
-}
-
-/// Collects problems while converting fields; each method returns a usable value (the default
-/// when the field is wrong) so that checking goes on.
-#[derive(Default)]
-struct Checker {
-    errors: Vec<ConfigError>,
-}
-
 impl Checker {
-    fn error(&mut self, path: &str, message: impl Into<String>) {
-        self.errors.push(ConfigError {
-            path: path.to_string(),
-            message: message.into(),
-        });
-    }
-
-    fn unknown(&mut self, section: &str, unknown: &Unknown) {
-        for key in unknown.keys() {
-            let path = if section.is_empty() {
-                key.clone()
-            } else {
-                format!("{section}.{key}")
-            };
-            self.error(&path, "unknown key (is it misspelt?)");
-        }
-    }
-
-    fn section<T: Default>(&mut self, field: Field<T>, path: &str) -> T {
-        match field {
-            Field::Missing => T::default(),
-            Field::Value(v) => v,
-            Field::Invalid(v) => {
-                self.error(path, format!("expected a mapping, got {}", show(&v)));
-                T::default()
-            }
-        }
-    }
-
-    fn typed<T>(&mut self, field: Field<T>, path: &str, expected: &str) -> Option<T> {
-        match field {
-            Field::Missing => None,
-            Field::Value(v) => Some(v),
-            Field::Invalid(v) => {
-                self.error(path, format!("expected {expected}, got {}", show(&v)));
-                None
-            }
-        }
-    }
-
-    /// An integer in `min..=max`.
-    fn int(&mut self, field: Field<i64>, path: &str, default: i64, min: i64, max: i64) -> i64 {
-        match self.typed(field, path, "an integer") {
-            None => default,
-            Some(v) if v < min || v > max => {
-                if max == i64::MAX {
-                    self.error(path, format!("must be at least {min}, got {v}"));
-                } else {
-                    self.error(path, format!("must be between {min} and {max}, got {v}"));
-                }
-                default
-            }
-            Some(v) => v,
-        }
-    }
-
-    /// A number checked by `valid`, which describes the range.
-    fn number(
-        &mut self,
-        field: Field<f64>,
-        path: &str,
-        default: f64,
-        range: &str,
-        valid: impl Fn(f64) -> bool,
-    ) -> f64 {
-        match self.typed(field, path, "a number") {
-            None => default,
-            Some(v) if !v.is_finite() || !valid(v) => {
-                self.error(path, format!("must be {range}, got {v}"));
-                default
-            }
-            Some(v) => v,
-        }
-    }
-
-    fn boolean(&mut self, field: Field<bool>, path: &str, default: bool) -> bool {
-        self.typed(field, path, "true or false").unwrap_or(default)
-    }
-
-    /// A positive duration written with units (`250ms`, `5s`, `1m30s`).
-    fn duration(&mut self, field: Field<String>, path: &str, default: Duration) -> Duration {
-        let expected = "a duration with a unit, such as 250ms, 5s or 1m30s";
-        let Some(text) = self.typed(field, path, expected) else {
-            return default;
-        };
-        match humantime::parse_duration(text.trim()) {
-            Ok(d) if d.is_zero() => {
-                self.error(path, "must be greater than zero");
-                default
-            }
-            Ok(d) => d,
-            Err(_) => {
-                self.error(path, format!("expected {expected}, got {text:?}"));
-                default
-            }
-        }
-    }
-
     fn config(&mut self, raw: RawConfig) -> Config {
         self.unknown("", &raw.unknown);
         let server = self.section(raw.server, "server");
@@ -263,15 +148,6 @@ impl Checker {
                 .path(raw.upgrade_sock, "server.upgrade_sock")
                 .unwrap_or_else(|| "/tmp/aegis_upgrade.sock".into()),
         }
-    }
-
-    fn path(&mut self, field: Field<String>, path: &str) -> Option<PathBuf> {
-        let text = self.typed(field, path, "a file path")?;
-        if text.trim().is_empty() {
-            self.error(path, "must not be empty");
-            return None;
-        }
-        Some(PathBuf::from(text))
     }
 
     fn allowed_host(&mut self, host: &str, path: &str) -> Option<String> {
@@ -634,56 +510,6 @@ pub fn parse_level(text: &str) -> Option<log::LevelFilter> {
     }
 }
 
-/// Checks a backend URL's form (§2.1): http/https, a host, no userinfo, path, query or fragment.
-fn parse_backend_url(text: &str) -> Result<BackendSpec, String> {
-    let url =
-        url::Url::parse(text.trim()).map_err(|e| format!("not a valid URL ({e}): {text:?}"))?;
-    let scheme = url.scheme();
-    let tls = match scheme {
-        "http" => false,
-        "https" => true,
-        other => {
-            return Err(format!(
-                "scheme {other:?} is not allowed (use http or https)"
-            ))
-        }
-    };
-    // SECURITY: credentials in a backend URL would be sent upstream and end up in logs.
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not contain user info (user:password@)".into());
-    }
-    if url.path() != "/" && !url.path().is_empty() {
-        return Err(format!("must not contain a path, got {:?}", url.path()));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("must not contain a query or fragment".into());
-    }
-    let host = match url.host() {
-        None => return Err("a host is required".into()),
-        Some(url::Host::Domain("")) => return Err("a host is required".into()),
-        Some(url::Host::Domain(d)) => d.to_string(),
-        Some(url::Host::Ipv4(ip)) => ip.to_string(),
-        Some(url::Host::Ipv6(ip)) => ip.to_string(),
-    };
-    let port = url
-        .port_or_known_default()
-        .unwrap_or(if tls { 443 } else { 80 });
-    let host_in_url = url.host_str().unwrap_or_default().to_string();
-    let host_header = match url.port() {
-        Some(p) => format!("{host_in_url}:{p}"),
-        None => host_in_url.clone(),
-    };
-    Ok(BackendSpec {
-        url: format!("{scheme}://{host_header}"),
-        tls,
-        host,
-        port,
-        host_header,
-        weight: 1,
-        addr: None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -746,28 +572,6 @@ mod tests {
                 errs.iter().any(|got| got.starts_with(e)),
                 "missing {e:?} in {errs:#?}"
             );
-        }
-    }
-
-    #[test]
-    fn backend_url_forms() {
-        let table: [(&str, Result<&str, &str>); 9] = [
-            ("http://example.com", Ok("http://example.com")),
-            ("https://example.com:8443", Ok("https://example.com:8443")),
-            ("http://[2001:db8::1]:81", Ok("http://[2001:db8::1]:81")),
-            ("http://example.com/", Ok("http://example.com")),
-            ("http://example.com/api", Err("must not contain a path")),
-            ("http://example.com?x=1", Err("must not contain a query")),
-            ("http://u@example.com", Err("must not contain user info")),
-            ("gopher://example.com", Err("scheme \"gopher\"")),
-            ("example.com:80", Err("scheme")),
-        ];
-        for (input, want) in table {
-            match (parse_backend_url(input), want) {
-                (Ok(spec), Ok(url)) => assert_eq!(spec.url, url, "{input}"),
-                (Err(e), Err(part)) => assert!(e.contains(part), "{input}: {e}"),
-                (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
-            }
         }
     }
 
