@@ -12,7 +12,8 @@ const USAGE: &str = "usage: aegis-dev demo [AEGIS ARGS...] | aegis-dev test";
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("demo") => demo(&args[1..]),
+        // `cargo demo -- --headless` passes the separator through; Aegis needs the flags only.
+        Some("demo") => demo(args[1..].strip_prefix(&["--".to_string()]).unwrap_or(&args[1..])),
         Some("test") => test(),
         _ => Err(USAGE.to_string()),
     };
