@@ -9,7 +9,11 @@
 //! - [`proxy`]: the one `ProxyHttp` implementation; each phase delegates to a leaf module.
 //! - [`balance`]: the backend pool, smooth weighted round-robin, health checks and warm-up.
 //! - [`breaker`]: the per-backend circuit breaker (pure state machine + lock-light cell).
-//! - [`security`]: SSRF policy, IP masking, security and hop-by-hop headers.
+//! - [`limit`]: the per-client rate limiter on `pingora-limits` and the adaptive loop.
+//! - [`metrics`]: lock-free counters and histograms, the sampler and the [`metrics::Snapshot`].
+//! - [`admin`]: the admin listener (`/metrics`, `/status`, `/healthz`).
+//! - [`tui`]: the terminal dashboard (local or fed by a remote `/status`).
+//! - [`security`]: SSRF policy, IP masking, security and hop-by-hop headers, request validators.
 //! - [`lifecycle`]: shutdown signals, in-flight counting and drain.
 //! - [`logging`]: JSON or text log lines on `log` + `env_logger`.
 //! - [`events`]: the ring of recent state changes shown to operators.

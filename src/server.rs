@@ -136,6 +136,7 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
             write_timeout: config.server.write_timeout,
             idle_timeout: config.server.idle_timeout,
             allow: config.server.allowed_methods.join(", "),
+            log_format: config.logging.format,
         },
     };
     let listen = config.server.listen_addr();

@@ -5,7 +5,8 @@
 # request handling is counted (plus whatever background ticks fall in that window).
 #
 # Usage: bash benches/load/callgrind.sh
-# Environment: REQUESTS=20000 CONNECTIONS=4 SYSTEMS="aegis bare" KEEP_TMP=1 (keep the dumps).
+# Environment: REQUESTS=20000 CONNECTIONS=4 SYSTEMS="aegis bare" KEEP_TMP=1 (keep the dumps),
+#   BARE_ARGS="--no-work-stealing" (extra bare-proxy flags), AEGIS_BIN=... (another build).
 # Prints, per system, instructions per request and the exclusive cost grouped into Pingora core /
 # Aegis layers / logging / formatting / allocation / tokio / libc / other, the top functions, and
 # the inclusive cost of each proxy phase (benches/load/callgrind_groups.py reads the dumps).
@@ -18,6 +19,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 REQUESTS=${REQUESTS:-20000}
 CONNECTIONS=${CONNECTIONS:-4}
 SYSTEMS=${SYSTEMS:-"aegis bare"}
+read -r -a BARE_EXTRA <<<"${BARE_ARGS:-}"
 TOP=${TOP:-30}
 CLIENTS="python3 $ROOT/benches/load/clients.py"
 
@@ -31,8 +33,8 @@ profile() {
     local system=$1 port pid out=$TMP/callgrind.$1
     case $system in
     aegis)
-        write_aegis_config 1
         port=$AEGIS_PORT
+        write_aegis_config "$TMP/aegis.yml" "$port" $((port + 100)) 1 "$TMP/aegis.log"
         start_pinned "$PROXY_CPUS" "$TMP/aegis.log" valgrind --tool=callgrind \
             --callgrind-out-file="$out.%p" "$AEGIS_BIN" -c "$TMP/aegis.yml" --headless
         ;;
@@ -40,7 +42,7 @@ profile() {
         port=$BARE_PORT
         start_pinned "$PROXY_CPUS" "$TMP/bare.log" valgrind --tool=callgrind \
             --callgrind-out-file="$out.%p" "$BARE_BIN" --listen "127.0.0.1:$BARE_PORT" \
-            --upstream "127.0.0.1:$BACKEND_PORT" --threads 1
+            --upstream "127.0.0.1:$BACKEND_PORT" --threads 1 "${BARE_EXTRA[@]}"
         ;;
     *) die "unknown system '$system' (aegis, bare)" ;;
     esac

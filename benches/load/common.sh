@@ -156,9 +156,9 @@ EOF
 
 # Aegis with every layer on: rate limit (set high), validation, metrics, health checks, breaker,
 # adaptive loop (max_rate high) and the access log at info, written to a file.
-# Usage: write_aegis_config FILE PORT ADMIN_PORT THREADS LOG_FILE
+# Usage: write_aegis_config FILE PORT ADMIN_PORT THREADS LOG_FILE [LEVEL]
 write_aegis_config() {
-    local file=$1 port=$2 admin=$3 threads=$4 log_file=$5
+    local file=$1 port=$2 admin=$3 threads=$4 log_file=$5 level=${6:-info}
     cat >"$file" <<EOF
 server:
   address: 127.0.0.1
@@ -178,7 +178,7 @@ adaptive:
   enabled: true
   max_rate: 1000000
 logging:
-  level: info
+  level: $level
   format: json
   file: $log_file
 tui:
@@ -192,11 +192,12 @@ EOF
 }
 
 # Aegis headless, pinned; its logs (stdout in headless mode) go to $TMP/aegis-PORT.log.
-# Usage: start_aegis [THREADS [PORT [BINARY]]]; the pid lands in $AEGIS_PID.
+# Usage: start_aegis [THREADS [PORT [BINARY [LOG_LEVEL]]]]; the pid lands in $AEGIS_PID.
 start_aegis() {
-    local threads=${1:-1} port=${2:-$AEGIS_PORT} binary=${3:-$AEGIS_BIN}
+    local threads=${1:-1} port=${2:-$AEGIS_PORT} binary=${3:-$AEGIS_BIN} level=${4:-info}
     port_free "$port" || die "port $port is taken (set BASE_PORT)"
-    write_aegis_config "$TMP/aegis-$port.yml" "$port" $((port + 100)) "$threads" "$TMP/aegis-$port.log"
+    write_aegis_config "$TMP/aegis-$port.yml" "$port" $((port + 100)) "$threads" \
+        "$TMP/aegis-$port.log" "$level"
     "$binary" -t -c "$TMP/aegis-$port.yml" >/dev/null || die "the Aegis benchmark config is invalid"
     start_pinned "$PROXY_CPUS" "$TMP/aegis-$port.log" "$binary" -c "$TMP/aegis-$port.yml" --headless
     AEGIS_PID=$LAST_PID
@@ -283,16 +284,17 @@ process_tree() {
     pgrep -P "$pid" || true
 }
 
-# utime + stime, in clock ticks, of a process tree (all threads).
+# "utime stime" in clock ticks of a process tree (all threads).
 cpu_ticks() {
-    local total=0 p fields
+    local user=0 sys=0 p fields
     for p in $(process_tree "$1"); do
         [[ -r /proc/$p/stat ]] || continue
-        # Fields 14 and 15 after the command name, which may contain spaces.
+        # Fields 14 and 15 (utime, stime), counted after the command name, which may hold spaces.
         fields=$(sed 's/^.*) //' "/proc/$p/stat")
-        total=$((total + $(echo "$fields" | awk '{print $12 + $13}')))
+        user=$((user + $(echo "$fields" | awk '{print $12}')))
+        sys=$((sys + $(echo "$fields" | awk '{print $13}')))
     done
-    echo "$total"
+    echo "$user $sys"
 }
 
 # VmRSS of a process tree, in KiB.

@@ -11,9 +11,12 @@
 #
 # Usage: bash benches/load/run.sh            (= just bench-load)
 # Environment: DURATION=5 ROUNDS=5 CONNECTIONS=32 THREADS=1 SYSTEMS="aegis bare nginx haproxy"
-#   BARE_ARGS="--no-work-stealing" (extra bare-proxy flags), FAKE_BACKEND=1 (skip nginx as the
-#   backend), BASE_PORT=23400, PROXY_CPUS=0 LOAD_CPUS=1, KEEP_TMP=1 (keep configs and logs),
-#   SKIP_BUILD=1 (use the release binaries as they are).
+#   (more systems, for the Pingora settings: aegis-2t, bare-2t = 2 worker threads; bare-nows = no
+#   work stealing; bare-noka = no upstream keep-alive; aegis-patched = AEGIS_PATCHED_BIN, a build
+#   to compare; aegis-nolog = diagnostic only, the access log off, to price it), BARE_ARGS="..."
+#   (extra flags for `bare`), FAKE_BACKEND=1 (skip nginx as the backend), BASE_PORT=23400,
+#   PROXY_CPUS=0 LOAD_CPUS=1, KEEP_TMP=1 (keep configs and logs), SKIP_BUILD=1 (use the release
+#   binaries as they are), RESULTS_OUT=FILE (copy the per-round results there).
 # Bounded: about ROUNDS × systems × (DURATION + 1) s plus the build; loopback only.
 
 set -euo pipefail
@@ -31,17 +34,31 @@ build_binaries
 start_backend
 log "backend: $BACKEND_KIND on 127.0.0.1:$BACKEND_PORT, cores $LOAD_CPUS"
 
+# Each system (and each settings variant) gets its own port; all stay up, idle between turns.
 declare -A PORT PID
 for system in $SYSTEMS; do
     case $system in
-    aegis)
-        start_aegis "$THREADS"
-        PORT[aegis]=$AEGIS_PORT PID[aegis]=$AEGIS_PID
-        AEGIS_IDLE_RSS=$(rss_kib "$AEGIS_PID")
+    aegis | aegis-2t | aegis-patched | aegis-nolog)
+        threads=$THREADS binary=$AEGIS_BIN port=$AEGIS_PORT level=info
+        [[ $system == aegis-2t ]] && threads=2 port=$((AEGIS_PORT + 1))
+        [[ $system == aegis-nolog ]] && level=warn port=$((AEGIS_PORT + 3))
+        if [[ $system == aegis-patched ]]; then
+            [[ -n "${AEGIS_PATCHED_BIN:-}" ]] || { log "AEGIS_PATCHED_BIN not set; aegis-patched skipped"; continue; }
+            binary=$AEGIS_PATCHED_BIN port=$((AEGIS_PORT + 2))
+        fi
+        start_aegis "$threads" "$port" "$binary" "$level"
+        PORT[$system]=$port PID[$system]=$AEGIS_PID
+        [[ $system == aegis ]] && AEGIS_IDLE_RSS=$(rss_kib "$AEGIS_PID")
         ;;
-    bare)
-        start_bare "$THREADS" "${BARE_EXTRA[@]}"
-        PORT[bare]=$BARE_PORT PID[bare]=$BARE_PID
+    bare | bare-2t | bare-nows | bare-noka)
+        threads=$THREADS port=$BARE_PORT flags=("${BARE_EXTRA[@]}")
+        case $system in
+        bare-2t) threads=2 port=$((BARE_PORT + 1)) ;;
+        bare-nows) port=$((BARE_PORT + 2)) flags=(--no-work-stealing) ;;
+        bare-noka) port=$((BARE_PORT + 3)) flags=(--no-upstream-keepalive) ;;
+        esac
+        start_bare "$threads" "$port" "${flags[@]}"
+        PORT[$system]=$port PID[$system]=$BARE_PID
         ;;
     nginx)
         [[ -n "$NGINX" ]] || { log "nginx not installed; skipped"; continue; }
@@ -53,7 +70,7 @@ for system in $SYSTEMS; do
         start_haproxy
         PORT[haproxy]=$HAPROXY_PORT PID[haproxy]=$HAPROXY_PID
         ;;
-    *) die "unknown system '$system' (aegis, bare, nginx, haproxy)" ;;
+    *) die "unknown system '$system' (aegis aegis-2t aegis-patched aegis-nolog bare bare-2t bare-nows bare-noka nginx haproxy)" ;;
     esac
 done
 ACTIVE=$(for s in $SYSTEMS; do [[ -n "${PORT[$s]:-}" ]] && echo "$s"; done)
@@ -68,14 +85,17 @@ RESULTS=$TMP/results.tsv
 : >"$RESULTS"
 for round in $(seq "$ROUNDS"); do
     for system in $ACTIVE; do
-        before=$(cpu_ticks "${PID[$system]}")
+        read -r user0 sys0 <<<"$(cpu_ticks "${PID[$system]}")"
         read -r rps p50 p99 requests <<<"$(drive "${PORT[$system]}" "$DURATION")"
-        after=$(cpu_ticks "${PID[$system]}")
+        read -r user1 sys1 <<<"$(cpu_ticks "${PID[$system]}")"
         rss=$(rss_kib "${PID[$system]}")
-        cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$requests" \
+        cpu_us=$(awk -v t=$((user1 + sys1 - user0 - sys0)) -v hz="$CLK_TCK" -v n="$requests" \
             'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$system" "$rps" "$p50" "$p99" "$cpu_us" "$rss" >>"$RESULTS"
-        log "round $round $system: $rps req/s, p50 ${p50}µs, p99 ${p99}µs, ${cpu_us} CPU µs/req, RSS ${rss} KiB"
+        sys_share=$(awk -v s=$((sys1 - sys0)) -v t=$((user1 + sys1 - user0 - sys0)) \
+            'BEGIN { printf "%.0f", (t > 0 ? 100 * s / t : 0) }')
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$system" "$rps" "$p50" "$p99" \
+            "$cpu_us" "$rss" "$sys_share" >>"$RESULTS"
+        log "round $round $system: $rps req/s, p50 ${p50}µs, p99 ${p99}µs, ${cpu_us} CPU µs/req (${sys_share}% kernel), RSS ${rss} KiB"
     done
 done
 
@@ -88,8 +108,8 @@ echo "Machine: $(nproc) cores, $(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", 
 echo "Proxy on cores $PROXY_CPUS ($THREADS worker thread(s)); backend ($BACKEND_KIND) and wrk on cores $LOAD_CPUS"
 echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency, $ROUNDS interleaved rounds; medians"
 echo
-printf '| %-8s | %10s | %8s | %8s | %12s | %8s |\n' system "req/s" "p50 µs" "p99 µs" "CPU µs/req" "RSS MiB"
-printf '|%s|%s|%s|%s|%s|%s|\n' ---------- ------------ ---------- ---------- -------------- ----------
+printf '| %-13s | %8s | %7s | %7s | %10s | %6s | %7s |\n' system "req/s" "p50 µs" "p99 µs" "CPU µs/req" kernel "RSS MiB"
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' --------------- ---------- --------- --------- ------------ -------- ---------
 declare -A CPU P99
 for system in $ACTIVE; do
     rps=$(column_median "$system" 3)
@@ -97,14 +117,25 @@ for system in $ACTIVE; do
     P99[$system]=$(column_median "$system" 5)
     CPU[$system]=$(column_median "$system" 6)
     rss=$(column_median "$system" 7)
-    printf '| %-8s | %10.0f | %8.0f | %8.0f | %12.2f | %8.1f |\n' "$system" "$rps" "$p50" \
-        "${P99[$system]}" "${CPU[$system]}" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')"
+    kernel=$(column_median "$system" 8)
+    printf '| %-13s | %8.0f | %7.0f | %7.0f | %10.2f | %5.0f%% | %7.1f |\n' "$system" "$rps" "$p50" \
+        "${P99[$system]}" "${CPU[$system]}" "$kernel" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')"
 done
 echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 if [[ -n "${CPU[aegis]:-}" && -n "${CPU[bare]:-}" ]]; then
     echo "Aegis / bare Pingora: CPU per request $(ratio "${CPU[aegis]}" "${CPU[bare]}")×, p99 $(ratio "${P99[aegis]}" "${P99[bare]}")× (target ≤ 1.25× each)"
 fi
+for variant in aegis-patched aegis-2t aegis-nolog; do
+    if [[ -n "${CPU[$variant]:-}" && -n "${CPU[bare]:-}" ]]; then
+        echo "$variant / bare Pingora: CPU per request $(ratio "${CPU[$variant]}" "${CPU[bare]}")×, p99 $(ratio "${P99[$variant]}" "${P99[bare]}")×"
+    fi
+done
+for variant in bare-2t bare-nows bare-noka; do
+    if [[ -n "${CPU[$variant]:-}" && -n "${CPU[bare]:-}" ]]; then
+        echo "$variant / bare: CPU per request $(ratio "${CPU[$variant]}" "${CPU[bare]}")×, p99 $(ratio "${P99[$variant]}" "${P99[bare]}")×"
+    fi
+done
 for other in nginx haproxy; do
     if [[ -n "${CPU[$other]:-}" ]]; then
         [[ -n "${CPU[bare]:-}" ]] && echo "bare Pingora / $other: CPU per request $(ratio "${CPU[bare]}" "${CPU[$other]}")×, p99 $(ratio "${P99[bare]}" "${P99[$other]}")×"

@@ -61,7 +61,7 @@ impl Checker {
 
         let rate_limit = self.rate_limit(rate);
         let adaptive = self.adaptive(adaptive);
-        Config {
+        let config = Config {
             server: self.server(server),
             upstream: self.upstream(upstream),
             backends,
@@ -74,6 +74,23 @@ impl Checker {
             admin: self.admin(admin),
             development: self.development(development),
             security: self.security(security),
+        };
+        self.across_sections(&config);
+        config
+    }
+
+    /// Rules that involve more than one section.
+    fn across_sections(&mut self, config: &Config) {
+        let (public, admin) = (config.server.listen_addr(), config.admin.address);
+        let same_ip = public.ip() == admin.ip()
+            || public.ip().is_unspecified()
+            || admin.ip().is_unspecified();
+        // SECURITY: the admin endpoints must never be reachable through the public port (§7.3).
+        if config.admin.enabled && public.port() == admin.port() && same_ip {
+            self.error(
+                "admin.address",
+                format!("must differ from the public listener ({public})"),
+            );
         }
     }
 
@@ -600,6 +617,17 @@ mod tests {
         assert!(errs[0].starts_with("backends: expected a list"), "{errs:?}");
         assert!(errors("[1, 2]")[0].starts_with("(file): the config must be a mapping"));
         assert!(errors("server: [")[0].starts_with("(file): not valid YAML"));
+    }
+
+    #[test]
+    fn admin_must_not_share_the_public_listener() {
+        let errs = errors("server:\n  port: 9100\nbackends:\n  - url: http://a.example\n");
+        assert_eq!(
+            errs,
+            vec!["admin.address: must differ from the public listener (0.0.0.0:9100)"]
+        );
+        let ok = "server:\n  port: 9100\nadmin:\n  enabled: false\nbackends:\n  - url: http://a.example\n";
+        assert!(errors(ok).is_empty());
     }
 
     #[test]

@@ -17,9 +17,9 @@ pub use respond::Refusal;
 use crate::balance::{Selection, UpstreamPool};
 use crate::lifecycle::Lifecycle;
 use crate::limit::{ClientKey, RateLimiter, Verdict};
+use crate::logging::{AccessEntry, ACCESS_TARGET};
 use crate::metrics::Metrics;
 use crate::security::headers::{harden_response, strip_hop_by_hop_response};
-use crate::security::mask::MaskedIp;
 use async_trait::async_trait;
 use pingora::prelude::HttpPeer;
 use pingora_core::{Error, ErrorSource, ErrorType, Result};
@@ -27,6 +27,11 @@ use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+thread_local! {
+    /// The access-log line being formatted, reused by each worker thread.
+    static ACCESS_LINE: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(256));
+}
 
 /// Settings the request path reads, copied out of the config once.
 #[derive(Debug, Clone)]
@@ -37,6 +42,8 @@ pub struct ProxySettings {
     pub idle_timeout: Duration,
     /// `Allow` header value for 405 answers.
     pub allow: String,
+    /// How access-log lines are written.
+    pub log_format: crate::config::LogFormat,
 }
 
 /// Aegis's proxy: owns the pool and every policy the request path consults.
@@ -115,7 +122,12 @@ impl ProxyHttp for AegisProxy {
         ctx.request_id = uuid::Uuid::new_v4().to_string();
         session.set_read_timeout(Some(self.settings.read_timeout));
         session.set_write_timeout(Some(self.settings.write_timeout));
-        session.set_keepalive(Some(self.settings.idle_timeout.as_secs().max(1)));
+        if self.lifecycle.is_draining() {
+            // Shutting down: this response ends the connection (`Connection: close`).
+            session.set_keepalive(None);
+        } else {
+            session.set_keepalive(Some(self.settings.idle_timeout.as_secs().max(1)));
+        }
         Ok(())
     }
 
@@ -324,30 +336,35 @@ impl ProxyHttp for AegisProxy {
             .or(ctx.refusal.map(|r| r.status()))
             .unwrap_or(0);
         self.metrics.record_response(status, ctx.refusal);
-        let client = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| MaskedIp(a.ip()));
-        let backend = ctx
-            .last_backend
-            .map(|i| self.pool.backends()[i].spec.url.as_str());
+        if !log::log_enabled!(target: ACCESS_TARGET, log::Level::Info) {
+            return;
+        }
         let req = session.req_header();
         // SECURITY: the path is logged without its query string, and no header values at all:
-        // query strings, cookies and credentials stay out of the logs.
-        log::info!(
-            target: "aegis::access",
-            client:% = client.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
-            method:% = req.method,
-            path = req.uri.path(),
-            status = status,
-            bytes = session.body_bytes_sent(),
-            backend = backend.unwrap_or("-"),
-            upstream_ms = ctx.upstream_latency.map_or(-1.0, |d| d.as_secs_f64() * 1000.0),
-            total_ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
-            request_id = ctx.request_id.as_str(),
-            refusal = ctx.refusal.map_or("-", |r| r.reason());
-            "request"
-        );
+        // query strings, cookies and credentials stay out of the logs; the client is masked.
+        let entry = AccessEntry {
+            client: session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip()),
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            status,
+            bytes: session.body_bytes_sent(),
+            backend: ctx
+                .last_backend
+                .map_or("-", |i| self.pool.backends()[i].spec.url.as_str()),
+            upstream: ctx.upstream_latency,
+            total: ctx.started.elapsed(),
+            request_id: &ctx.request_id,
+            refusal: ctx.refusal.map_or("-", |r| r.reason()),
+        };
+        ACCESS_LINE.with(|line| {
+            let mut line = line.borrow_mut();
+            line.clear();
+            entry.write(self.settings.log_format, &mut line);
+            log::info!(target: ACCESS_TARGET, "{}", line.as_str());
+        });
     }
 
     fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {

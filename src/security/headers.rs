@@ -48,6 +48,9 @@ fn connection_tokens<'a>(values: impl Iterator<Item = &'a http::HeaderValue>) ->
 /// SECURITY: a client naming e.g. `X-Forwarded-For` or an auth header in `Connection` could
 /// otherwise get a proxy to drop or keep headers the backend relies on.
 pub fn strip_hop_by_hop_request(req: &mut RequestHeader) {
+    if !req.headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let named = connection_tokens(req.headers.get_all(http::header::CONNECTION).iter());
     for name in HOP_BY_HOP.iter().copied() {
         req.remove_header(name);
@@ -60,6 +63,13 @@ pub fn strip_hop_by_hop_request(req: &mut RequestHeader) {
 /// Removes hop-by-hop headers from a backend's response, keeping `Transfer-Encoding`, which
 /// Pingora itself uses to frame the body it relays (it re-frames the response for the client).
 pub fn strip_hop_by_hop_response(resp: &mut ResponseHeader) {
+    if !resp
+        .headers
+        .keys()
+        .any(|n| is_hop_by_hop(n) && n != http::header::TRANSFER_ENCODING)
+    {
+        return;
+    }
     let named = connection_tokens(resp.headers.get_all(http::header::CONNECTION).iter());
     for name in HOP_BY_HOP
         .iter()
@@ -83,9 +93,22 @@ pub fn strip_hop_by_hop_response(resp: &mut ResponseHeader) {
 pub fn harden_response(resp: &mut ResponseHeader) -> pingora::Result<()> {
     resp.remove_header("x-powered-by");
     for (name, value) in SECURITY_HEADERS {
-        resp.insert_header(name, value)?;
+        resp.insert_header(name, http::HeaderValue::from_static(value))?;
     }
     Ok(())
+}
+
+/// True when `name` is one of [`HOP_BY_HOP`] (compared without parsing any string).
+fn is_hop_by_hop(name: &http::HeaderName) -> bool {
+    use http::header::*;
+    name == CONNECTION
+        || name == PROXY_AUTHENTICATE
+        || name == PROXY_AUTHORIZATION
+        || name == TE
+        || name == TRAILER
+        || name == TRANSFER_ENCODING
+        || name == UPGRADE
+        || name.as_str() == "keep-alive"
 }
 
 #[cfg(test)]

@@ -13,7 +13,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         // `cargo demo -- --headless` passes the separator through; Aegis needs the flags only.
-        Some("demo") => demo(args[1..].strip_prefix(&["--".to_string()]).unwrap_or(&args[1..])),
+        Some("demo") => demo(
+            args[1..]
+                .strip_prefix(&["--".to_string()])
+                .unwrap_or(&args[1..]),
+        ),
         Some("test") => test(),
         _ => Err(USAGE.to_string()),
     };
