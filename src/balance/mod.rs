@@ -30,6 +30,8 @@ pub struct Backend {
     breaker: BreakerCell,
     warmup: Mutex<WarmUp>,
     warm_level: AtomicU8,
+    /// The `Host` header value sent upstream, built once.
+    pub host_value: http::HeaderValue,
     /// Prebuilt peer, cloned per request.
     peer: HttpPeer,
 }
@@ -114,6 +116,8 @@ impl UpstreamPool {
                 peer.options.idle_timeout = Some(Duration::from_secs(60));
                 Backend {
                     index,
+                    host_value: http::HeaderValue::from_str(&spec.host_header)
+                        .expect("a validated URL's host[:port] is a valid header value"),
                     spec: spec.clone(),
                     addr,
                     healthy: AtomicBool::new(true),

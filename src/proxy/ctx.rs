@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 /// What one request has done so far.
 pub struct RequestCtx {
-    /// The fresh `X-Request-ID` (UUIDv4) sent upstream, returned to the client and logged.
-    pub request_id: String,
+    /// The fresh `X-Request-ID` (UUIDv4) sent upstream, returned to the client and logged; a
+    /// header value so that both headers share one allocation.
+    pub request_id: http::HeaderValue,
     pub started: Instant,
     /// The backend of the current attempt, with its breaker ticket.
     pub backend: Option<(usize, Ticket)>,
@@ -33,7 +34,7 @@ pub struct RequestCtx {
 impl RequestCtx {
     pub fn new(in_flight: InFlight) -> Self {
         RequestCtx {
-            request_id: String::new(),
+            request_id: http::HeaderValue::from_static(""),
             started: Instant::now(),
             backend: None,
             last_backend: None,

@@ -16,6 +16,7 @@ use pingora::server::ShutdownWatch;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 
 tokio::task_local! {
     static HEADER_READ: Arc<AtomicBool>;
@@ -33,27 +34,6 @@ pub struct HeaderDeadline<A> {
     pub idle_timeout: Duration,
 }
 
-impl<A: HttpServerApp + Send + Sync + 'static> HeaderDeadline<A> {
-    /// Waits for the next request's first byte; false when the client stays silent or the
-    /// server shuts down.
-    async fn first_byte(
-        &self,
-        stream: &mut Stream,
-        wait: Duration,
-        shutdown: &ShutdownWatch,
-    ) -> bool {
-        let mut shutdown = shutdown.clone();
-        if *shutdown.borrow() {
-            return false;
-        }
-        let mut byte = [0u8; 1];
-        tokio::select! {
-            peeked = tokio::time::timeout(wait, stream.try_peek(&mut byte)) => matches!(peeked, Ok(Ok(_))),
-            _ = shutdown.changed() => false,
-        }
-    }
-}
-
 #[async_trait]
 impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
     async fn process_new(
@@ -63,13 +43,24 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
     ) -> Option<Stream> {
         let mut stream = stream;
         let mut settings: Option<HttpPersistentSettings> = None;
+        let mut shutdown_changes = shutdown.clone();
+        // One timer per connection, re-armed for each wait: cheaper than a new one per wait.
+        let timer = tokio::time::sleep(self.read_timeout);
+        tokio::pin!(timer);
         let mut wait = self.read_timeout;
         loop {
             // SECURITY: slowloris — a connection that sends nothing is dropped after the wait,
             // and one that dribbles its header after `read_timeout`.
-            if !self.first_byte(&mut stream, wait, shutdown).await {
+            if *shutdown.borrow() {
                 return None;
             }
+            timer.as_mut().reset(Instant::now() + wait);
+            let mut byte = [0u8; 1];
+            tokio::select! {
+                peeked = stream.try_peek(&mut byte) => peeked.ok()?,
+                _ = &mut timer => return None,
+                _ = shutdown_changes.changed() => return None,
+            };
             let mut session = ServerSession::new_http1(stream);
             match settings.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
@@ -84,9 +75,10 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
                 self.inner.process_new_http(session, shutdown),
             );
             tokio::pin!(request);
+            timer.as_mut().reset(Instant::now() + self.read_timeout);
             let reused = tokio::select! {
                 reused = &mut request => reused,
-                _ = tokio::time::sleep(self.read_timeout) => {
+                _ = &mut timer => {
                     if !header_read.load(Ordering::Acquire) {
                         log::debug!("request header not received within {:?}; connection closed", self.read_timeout);
                         return None;

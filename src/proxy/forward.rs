@@ -11,8 +11,8 @@ use pingora_proxy::Session;
 pub fn prepare_upstream_request(
     session: &Session,
     upstream: &mut RequestHeader,
-    host_header: &str,
-    request_id: &str,
+    host: &http::HeaderValue,
+    request_id: &http::HeaderValue,
 ) -> Result<()> {
     strip_hop_by_hop_request(upstream);
     // Repeated identical Content-Length headers (the only repeats validation lets through) are
@@ -41,9 +41,11 @@ pub fn prepare_upstream_request(
     }
     // SECURITY: X-Forwarded-For is replaced, never appended to: a client-sent value would let
     // anyone claim any address to the backend (and to IP-based rules behind it).
-    upstream.remove_header("X-Forwarded-For");
-    if let Some(addr) = session.client_addr().and_then(|a| a.as_inet()) {
-        upstream.insert_header("X-Forwarded-For", addr.ip().to_string())?;
+    match session.client_addr().and_then(|a| a.as_inet()) {
+        Some(addr) => upstream.insert_header("X-Forwarded-For", addr.ip().to_string())?,
+        None => {
+            upstream.remove_header("X-Forwarded-For");
+        }
     }
     let proto = if session
         .digest()
@@ -54,10 +56,10 @@ pub fn prepare_upstream_request(
     } else {
         "http"
     };
-    upstream.insert_header("X-Forwarded-Proto", proto)?;
+    upstream.insert_header("X-Forwarded-Proto", http::HeaderValue::from_static(proto))?;
     // SECURITY: a client-chosen request id could collide with or forge another request's trail.
-    upstream.insert_header("X-Request-ID", request_id)?;
-    upstream.insert_header("Host", host_header)?;
+    upstream.insert_header("X-Request-ID", request_id.clone())?;
+    upstream.insert_header("Host", host.clone())?;
     Ok(())
 }
 

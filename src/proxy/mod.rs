@@ -119,7 +119,9 @@ impl ProxyHttp for AegisProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         deadline::mark_header_read();
-        ctx.request_id = uuid::Uuid::new_v4().to_string();
+        let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id);
+        ctx.request_id = http::HeaderValue::from_str(id).expect("a UUID is a valid header value");
         session.set_read_timeout(Some(self.settings.read_timeout));
         session.set_write_timeout(Some(self.settings.write_timeout));
         if self.lifecycle.is_draining() {
@@ -213,12 +215,7 @@ impl ProxyHttp for AegisProxy {
             return Error::e_explain(ErrorType::InternalError, "no backend chosen");
         };
         let backend = &self.pool.backends()[index];
-        forward::prepare_upstream_request(
-            session,
-            upstream,
-            &backend.spec.host_header,
-            &ctx.request_id,
-        )?;
+        forward::prepare_upstream_request(session, upstream, &backend.host_value, &ctx.request_id)?;
         ctx.upstream_sent = Some(Instant::now());
         Ok(())
     }
@@ -250,7 +247,7 @@ impl ProxyHttp for AegisProxy {
     ) -> Result<()> {
         strip_hop_by_hop_response(upstream_response);
         harden_response(upstream_response)?;
-        upstream_response.insert_header("X-Request-ID", &ctx.request_id)?;
+        upstream_response.insert_header("X-Request-ID", ctx.request_id.clone())?;
         Ok(())
     }
 
@@ -356,7 +353,7 @@ impl ProxyHttp for AegisProxy {
                 .map_or("-", |i| self.pool.backends()[i].spec.url.as_str()),
             upstream: ctx.upstream_latency,
             total: ctx.started.elapsed(),
-            request_id: &ctx.request_id,
+            request_id: ctx.request_id.to_str().unwrap_or("-"),
             refusal: ctx.refusal.map_or("-", |r| r.reason()),
         };
         ACCESS_LINE.with(|line| {

@@ -135,7 +135,7 @@ impl Refusal {
 pub async fn send(
     session: &mut Session,
     refusal: Refusal,
-    request_id: &str,
+    request_id: &http::HeaderValue,
     allow: &str,
 ) -> pingora::Result<()> {
     let body = refusal.body();
@@ -144,7 +144,7 @@ pub async fn send(
     resp.insert_header("Content-Length", body.len())?;
     resp.insert_header("Cache-Control", "no-store")?;
     if !request_id.is_empty() {
-        resp.insert_header("X-Request-ID", request_id)?;
+        resp.insert_header("X-Request-ID", request_id.clone())?;
     }
     match refusal {
         Refusal::RateLimited { retry_after } | Refusal::NoHealthyBackend { retry_after } => {
