@@ -34,6 +34,14 @@ bench:
 bench-load:
     bash benches/load/run.sh
 
+# Instructions per request, Aegis vs bare Pingora, under callgrind (= bash benches/load/callgrind.sh)
+bench-callgrind:
+    bash benches/load/callgrind.sh
+
+# RSS idle, under load, after many clients and with 10k idle connections (= bash benches/load/memory.sh)
+bench-memory:
+    bash benches/load/memory.sh
+
 # Dashboard for a running (e.g. daemonized) instance (= cargo run -- dashboard --admin ADDR)
 dashboard ADDR="127.0.0.1:9100":
     cargo run --release -- dashboard --admin {{ADDR}}
