@@ -170,6 +170,8 @@ pub fn finish(pid_file: Option<&std::path::Path>) -> ! {
             let _ = std::fs::remove_file(path);
         }
     }
+    // Access lines of the last requests first, then the last word.
+    crate::logging::access::flush();
     log::info!("Aegis shutdown complete");
     log::logger().flush();
     std::process::exit(0)

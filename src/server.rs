@@ -134,9 +134,7 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
             max_retries: config.upstream.max_retries,
             read_timeout: config.server.read_timeout,
             write_timeout: config.server.write_timeout,
-            idle_timeout: config.server.idle_timeout,
             allow: config.server.allowed_methods.join(", "),
-            log_format: config.logging.format,
         },
     };
     let listen = config.server.listen_addr();

@@ -270,23 +270,18 @@ fn backend_responses_are_hardened() {
     assert_hardened(&resp);
 }
 
-#[test]
-fn slowloris_is_cut_off_by_read_timeout() {
-    let (backend, aegis) = setup();
-    let mut stream = TcpStream::connect(aegis.addr()).unwrap();
-    // Each read waits at most 200 ms for the server to close: that wait is also the pace at
-    // which this client dribbles its header, one byte at a time, never finishing it.
+/// Dribbles one byte of header every 200 ms (the socket's read timeout paces it) until the
+/// server closes the connection; returns how long that took, or `None` after 4 s.
+fn dribble_until_cut(stream: &mut TcpStream) -> Option<Duration> {
     stream
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let started = Instant::now();
     stream.write_all(b"GET / HTTP/1.1\r\n").unwrap();
-    let deadline = started + Duration::from_secs(4);
-    let mut cut = false;
-    while !cut && Instant::now() < deadline {
+    while started.elapsed() < Duration::from_secs(4) {
         let mut buf = [0u8; 64];
-        cut = stream.write_all(b"X").is_err()
-            || match std::io::Read::read(&mut stream, &mut buf) {
+        let cut = stream.write_all(b"X").is_err()
+            || match std::io::Read::read(stream, &mut buf) {
                 Ok(0) => true,
                 Ok(_) => false,
                 Err(e) => !matches!(
@@ -294,9 +289,82 @@ fn slowloris_is_cut_off_by_read_timeout() {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ),
             };
+        if cut {
+            return Some(started.elapsed());
+        }
     }
-    assert!(cut, "a dribbling client was not disconnected");
-    let elapsed = started.elapsed();
+    None
+}
+
+/// Waits up to `wait` for the server to close `stream`; true when it did.
+fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 64];
+    match std::io::Read::read(stream, &mut buf) {
+        Ok(0) => true,
+        Ok(n) => panic!("unexpected {n} bytes from the server"),
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[test]
+fn header_deadline_runs_per_request_not_while_idle() {
+    let (backend, aegis) = setup();
+    // An idle keep-alive connection outlives read_timeout (1 s): only idle_timeout applies.
+    let mut conn = Connection::open(aegis.addr()).unwrap();
+    let get = b"GET / HTTP/1.1\r\nHost: app.example\r\n\r\n";
+    conn.send_raw(get).unwrap();
+    assert_eq!(conn.read_response(false).unwrap().status, 200);
+    assert!(
+        !closed_within(conn.stream(), Duration::from_millis(1500)),
+        "an idle keep-alive connection was closed after read_timeout"
+    );
+    conn.send_raw(get).unwrap();
+    assert_eq!(conn.read_response(false).unwrap().status, 200);
+    // The next header on the same connection gets read_timeout again, from its first byte.
+    let elapsed = dribble_until_cut(conn.stream()).expect("a dribbling client was not cut");
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_millis(2500),
+        "cut after {elapsed:?}"
+    );
+    // A new connection that sends nothing is dropped after read_timeout.
+    let mut silent = TcpStream::connect(aegis.addr()).unwrap();
+    let started = Instant::now();
+    assert!(closed_within(&mut silent, Duration::from_secs(4)));
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(backend.request_count(), 2);
+}
+
+#[test]
+fn idle_keepalive_connections_are_closed_after_idle_timeout() {
+    let backend = FakeBackend::start("b").unwrap();
+    let aegis = Aegis::start(
+        &[(backend.url(), 1)],
+        "server:\n  read_timeout: 1s\n  idle_timeout: 2500ms\n",
+    );
+    let mut conn = Connection::open(aegis.addr()).unwrap();
+    conn.send_raw(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    assert_eq!(conn.read_response(false).unwrap().status, 200);
+    let idle_since = Instant::now();
+    // Still open past read_timeout (the header deadline does not run while idle)…
+    assert!(!closed_within(conn.stream(), Duration::from_millis(1500)));
+    // …and closed once idle_timeout has passed.
+    assert!(closed_within(conn.stream(), Duration::from_secs(4)));
+    let idle = idle_since.elapsed();
+    assert!(
+        idle >= Duration::from_millis(2400) && idle < Duration::from_millis(4000),
+        "closed after {idle:?} idle"
+    );
+}
+
+#[test]
+fn slowloris_is_cut_off_by_read_timeout() {
+    let (backend, aegis) = setup();
+    let mut stream = TcpStream::connect(aegis.addr()).unwrap();
+    let elapsed = dribble_until_cut(&mut stream).expect("a dribbling client was not disconnected");
     assert!(
         elapsed >= Duration::from_millis(900),
         "cut too early: {elapsed:?}"

@@ -1,30 +1,72 @@
-//! The slowloris defence (§3.6): a request header must arrive whole within `read_timeout`.
+//! Connection deadlines (§3.6): a request header must arrive whole within `read_timeout`, a new
+//! connection must start its first request within `read_timeout`, and an idle keep-alive
+//! connection is closed after `idle_timeout`.
 //!
-//! Pingora times out each read of a request header separately (and, on a fresh connection, with
-//! the keep-alive timeout), so a client sending one byte every few seconds would hold a
-//! connection open forever. [`HeaderDeadline`] wraps Pingora's HTTP proxy app and serves each
-//! HTTP/1 connection itself: it waits for a request's first byte (at most `read_timeout` on a new
-//! connection, `idle_timeout` between keep-alive requests), then gives the whole header
-//! `read_timeout`. The proxy marks the header as read in `early_request_filter` through a
-//! task-local flag; after that the request runs as long as it needs.
+//! Pingora times out each read of a request header separately, so a client sending one byte
+//! every few seconds would hold a connection open forever, and its keep-alive timeout registers
+//! a timer for every request. [`HeaderDeadline`] wraps Pingora's HTTP proxy app and serves each
+//! HTTP/1 connection itself, with its socket wrapped in a [`DeadlineStream`] that keeps one
+//! timer per connection:
+//!
+//! - the wait for a request's first bytes happens outside Pingora (an idle connection holds no
+//!   Pingora session, only its socket and this loop: about 17 KiB). It may last `read_timeout`
+//!   on a new connection and `idle_timeout` between keep-alive requests. The timer is armed
+//!   once and only moved when it fires early, so a busy connection does not touch the timer
+//!   wheel per request. The bytes read are handed to Pingora's first read;
+//!   idle connections are not woken at shutdown: they end with the process, and a request
+//!   arriving on one during the drain is served with `Connection: close`;
+//! - once a header has started to arrive and Pingora has to read again because it is not
+//!   complete, the header must be complete `read_timeout` after its first bytes, or the stream
+//!   fails the read and Pingora drops the connection;
+//! - the proxy marks the header as read in `early_request_filter` through a task-local handle;
+//!   after that the request runs as long as it needs (Pingora's own per-read timeouts apply to
+//!   the body).
+//!
+//! A header that arrives in one read (every ordinary request) costs one clock read and no timer
+//! operation.
 
 use async_trait::async_trait;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
-use pingora::protocols::Stream;
+use pingora::protocols::raw_connect::ProxyDigest;
+use pingora::protocols::tls::{SslDigest, TlsRef};
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream,
+    TimingDigest, UniqueID, UniqueIDType, ALPN,
+};
 use pingora::server::ShutdownWatch;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// Where a connection is, shared by its [`DeadlineStream`], the connection loop and the proxy.
+#[derive(Debug, Default)]
+pub struct HeaderState {
+    /// Bumped by the connection loop before each request.
+    request: AtomicU32,
+    /// True from the start of a request until the proxy has its header.
+    in_header: AtomicBool,
+}
+
+impl HeaderState {
+    fn begin_request(&self) {
+        self.request.fetch_add(1, Ordering::Relaxed);
+        self.in_header.store(true, Ordering::Relaxed);
+    }
+}
 
 tokio::task_local! {
-    static HEADER_READ: Arc<AtomicBool>;
+    static HEADER_STATE: Arc<HeaderState>;
 }
 
 /// Called by the proxy once a request header has been parsed.
 pub fn mark_header_read() {
-    let _ = HEADER_READ.try_with(|flag| flag.store(true, Ordering::Release));
+    let _ = HEADER_STATE.try_with(|state| state.in_header.store(false, Ordering::Relaxed));
 }
 
 /// Pingora's HTTP app with a whole-header deadline on every HTTP/1 request.
@@ -41,59 +83,316 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let mut stream = stream;
-        let mut settings: Option<HttpPersistentSettings> = None;
-        let mut shutdown_changes = shutdown.clone();
-        // One timer per connection, re-armed for each wait: cheaper than a new one per wait.
-        let timer = tokio::time::sleep(self.read_timeout);
-        tokio::pin!(timer);
-        let mut wait = self.read_timeout;
-        loop {
-            // SECURITY: slowloris — a connection that sends nothing is dropped after the wait,
-            // and one that dribbles its header after `read_timeout`.
-            if *shutdown.borrow() {
-                return None;
-            }
-            timer.as_mut().reset(Instant::now() + wait);
-            let mut byte = [0u8; 1];
-            tokio::select! {
-                peeked = stream.try_peek(&mut byte) => peeked.ok()?,
-                _ = &mut timer => return None,
-                _ = shutdown_changes.changed() => return None,
-            };
-            let mut session = ServerSession::new_http1(stream);
-            match settings.take() {
-                Some(settings) => settings.apply_to_session(&mut session),
-                None => session.set_keepalive(Some(self.idle_timeout.as_secs().max(1))),
-            }
-            if *shutdown.borrow() {
-                session.set_keepalive(None);
-            }
-            let header_read = Arc::new(AtomicBool::new(false));
-            let request = HEADER_READ.scope(
-                header_read.clone(),
-                self.inner.process_new_http(session, shutdown),
-            );
-            tokio::pin!(request);
-            timer.as_mut().reset(Instant::now() + self.read_timeout);
-            let reused = tokio::select! {
-                reused = &mut request => reused,
-                _ = &mut timer => {
-                    if !header_read.load(Ordering::Acquire) {
-                        log::debug!("request header not received within {:?}; connection closed", self.read_timeout);
+        let state = Arc::new(HeaderState::default());
+        let mut stream = Box::new(DeadlineStream::new(
+            stream,
+            state.clone(),
+            self.read_timeout,
+            self.idle_timeout,
+        ));
+        HEADER_STATE
+            .scope(state.clone(), async move {
+                let mut settings: Option<HttpPersistentSettings> = None;
+                loop {
+                    state.begin_request();
+                    // The wait for a request happens here, outside Pingora: an idle keep-alive
+                    // connection holds no Pingora session, only this loop and its socket.
+                    if !std::future::poll_fn(|cx| stream.poll_first_bytes(cx)).await {
                         return None;
                     }
-                    request.await
+                    let mut session = ServerSession::new_http1(stream);
+                    if let Some(settings) = settings.take() {
+                        settings.apply_to_session(&mut session);
+                    }
+                    // The stream times the request header, not Pingora's keep-alive timer.
+                    session.set_keepalive(Some(0));
+                    if *shutdown.borrow() {
+                        session.set_keepalive(None);
+                    }
+                    let (next, next_settings) = self
+                        .inner
+                        .process_new_http(session, shutdown)
+                        .await?
+                        .consume();
+                    stream = next.into_any().downcast::<DeadlineStream>().ok()?;
+                    settings = next_settings;
                 }
-            };
-            let (next, next_settings) = reused?.consume();
-            stream = next;
-            settings = next_settings;
-            wait = self.idle_timeout;
-        }
+            })
+            .await
     }
 
     async fn cleanup(&self) {
         self.inner.http_cleanup().await;
+    }
+}
+
+thread_local! {
+    /// Where each worker thread reads the first bytes of a request before they are handed to
+    /// Pingora (copied out, so no connection holds a buffer while idle).
+    static FIRST_READ: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; FIRST_READ_BYTES].into_boxed_slice());
+}
+
+/// The most the first read of a request takes in (the size of Pingora's L4 read buffer, so the
+/// read bypasses that buffer).
+const FIRST_READ_BYTES: usize = 4096;
+
+/// A downstream connection whose request headers must arrive whole within a deadline.
+#[derive(Debug)]
+pub struct DeadlineStream {
+    inner: Stream,
+    state: Arc<HeaderState>,
+    read_timeout: Duration,
+    idle_timeout: Duration,
+    /// The request (`HeaderState::request`) the fields below belong to.
+    request: u32,
+    /// When the wait for this request's first byte times out (set when the wait begins).
+    idle_deadline: Option<Instant>,
+    /// Bytes of the current request's header have been read.
+    started: bool,
+    /// Set on the first read after the header started: it was not complete in one read.
+    header_deadline: Option<Instant>,
+    /// The connection's one timer, and the instant it is armed for.
+    timer: Option<(Pin<Box<Sleep>>, Instant)>,
+    /// The first bytes of the current request, read while waiting for it, and how many of them
+    /// Pingora has taken.
+    prefix: Option<(Vec<u8>, usize)>,
+}
+
+impl DeadlineStream {
+    pub fn new(
+        inner: Stream,
+        state: Arc<HeaderState>,
+        read_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Self {
+        Self {
+            inner,
+            state,
+            read_timeout,
+            idle_timeout,
+            request: 0,
+            idle_deadline: None,
+            started: false,
+            header_deadline: None,
+            timer: None,
+            prefix: None,
+        }
+    }
+
+    /// Waits for the first bytes of the next request and keeps them for Pingora's first read.
+    /// False when the connection ended: closed by the client, failed, or idle too long.
+    fn poll_first_bytes(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        self.sync_request();
+        let polled = FIRST_READ.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let mut read = ReadBuf::new(&mut scratch[..]);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) if !read.filled().is_empty() => {
+                    self.prefix = Some((read.filled().to_vec(), 0));
+                    Poll::Ready(true)
+                }
+                Poll::Ready(_) => Poll::Ready(false),
+                Poll::Pending => Poll::Pending,
+            }
+        });
+        match polled {
+            Poll::Ready(true) => {
+                self.started = true;
+                Poll::Ready(true)
+            }
+            Poll::Ready(false) => Poll::Ready(false),
+            Poll::Pending => {
+                // SECURITY: a connection that sends nothing is closed: after `read_timeout`
+                // on a new connection, `idle_timeout` between keep-alive requests.
+                let wait = if self.request <= 1 {
+                    self.read_timeout
+                } else {
+                    self.idle_timeout
+                };
+                let deadline = *self
+                    .idle_deadline
+                    .get_or_insert_with(|| Instant::now() + wait);
+                match self.poll_deadline(cx, deadline) {
+                    Poll::Ready(()) => Poll::Ready(false),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    /// Resets the per-request fields when a new request has begun.
+    fn sync_request(&mut self) {
+        let request = self.state.request.load(Ordering::Relaxed);
+        if request != self.request {
+            self.request = request;
+            self.idle_deadline = None;
+            self.started = false;
+            self.header_deadline = None;
+        }
+    }
+
+    /// Polls the connection's timer towards `deadline`: ready once `deadline` has passed. The
+    /// timer is moved earlier when it must be, and later only when it fires early, so waits
+    /// whose deadline keeps moving later (one per keep-alive request) leave it alone.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
+        let (timer, armed_for) = self
+            .timer
+            .get_or_insert_with(|| (Box::pin(tokio::time::sleep_until(deadline)), deadline));
+        if *armed_for > deadline {
+            timer.as_mut().reset(deadline);
+            *armed_for = deadline;
+        }
+        loop {
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if *armed_for >= deadline {
+                return Poll::Ready(());
+            }
+            timer.as_mut().reset(deadline);
+            *armed_for = deadline;
+        }
+    }
+
+    fn header_timed_out(&self) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "request header not complete within read_timeout ({:?}): slowloris",
+                self.read_timeout
+            ),
+        )
+    }
+}
+
+impl AsyncRead for DeadlineStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if let Some((prefix, taken)) = &mut this.prefix {
+            let n = buf.remaining().min(prefix.len() - *taken);
+            buf.put_slice(&prefix[*taken..*taken + n]);
+            *taken += n;
+            if *taken == prefix.len() {
+                this.prefix = None;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        this.sync_request();
+        if !this.state.in_header.load(Ordering::Relaxed) || !this.started {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        // SECURITY: slowloris — a header that has started to arrive must be complete within
+        // `read_timeout`, however slowly its bytes trickle in.
+        let deadline = *this
+            .header_deadline
+            .get_or_insert_with(|| Instant::now() + this.read_timeout);
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if polled.is_pending() && this.poll_deadline(cx, deadline).is_ready() {
+            return Poll::Ready(Err(this.header_timed_out()));
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for DeadlineStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[async_trait]
+impl Shutdown for DeadlineStream {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await
+    }
+}
+
+impl UniqueID for DeadlineStream {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for DeadlineStream {
+    fn get_ssl(&self) -> Option<&TlsRef> {
+        self.inner.get_ssl()
+    }
+
+    fn get_ssl_digest(&self) -> Option<Arc<SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for DeadlineStream {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for DeadlineStream {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+
+    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
+        self.inner.set_proxy_digest(digest)
+    }
+}
+
+impl GetSocketDigest for DeadlineStream {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+
+    fn set_socket_digest(&mut self, digest: SocketDigest) {
+        self.inner.set_socket_digest(digest)
+    }
+}
+
+#[async_trait]
+impl Peek for DeadlineStream {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
+        self.inner.try_peek(buf).await
     }
 }

@@ -17,7 +17,7 @@ pub use respond::Refusal;
 use crate::balance::{Selection, UpstreamPool};
 use crate::lifecycle::Lifecycle;
 use crate::limit::{ClientKey, RateLimiter, Verdict};
-use crate::logging::{AccessEntry, ACCESS_TARGET};
+use crate::logging::{access, AccessEntry};
 use crate::metrics::Metrics;
 use crate::security::headers::{harden_response, strip_hop_by_hop_response};
 use async_trait::async_trait;
@@ -28,22 +28,14 @@ use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-thread_local! {
-    /// The access-log line being formatted, reused by each worker thread.
-    static ACCESS_LINE: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(256));
-}
-
 /// Settings the request path reads, copied out of the config once.
 #[derive(Debug, Clone)]
 pub struct ProxySettings {
     pub max_retries: u32,
     pub read_timeout: Duration,
     pub write_timeout: Duration,
-    pub idle_timeout: Duration,
     /// `Allow` header value for 405 answers.
     pub allow: String,
-    /// How access-log lines are written.
-    pub log_format: crate::config::LogFormat,
 }
 
 /// Aegis's proxy: owns the pool and every policy the request path consults.
@@ -128,7 +120,9 @@ impl ProxyHttp for AegisProxy {
             // Shutting down: this response ends the connection (`Connection: close`).
             session.set_keepalive(None);
         } else {
-            session.set_keepalive(Some(self.settings.idle_timeout.as_secs().max(1)));
+            // Keep-alive without Pingora's per-request timer: the connection's stream times
+            // the idle wait itself (`idle_timeout`, see `deadline`).
+            session.set_keepalive(Some(0));
         }
         Ok(())
     }
@@ -333,7 +327,7 @@ impl ProxyHttp for AegisProxy {
             .or(ctx.refusal.map(|r| r.status()))
             .unwrap_or(0);
         self.metrics.record_response(status, ctx.refusal);
-        if !log::log_enabled!(target: ACCESS_TARGET, log::Level::Info) {
+        if !access::enabled() {
             return;
         }
         let req = session.req_header();
@@ -356,12 +350,7 @@ impl ProxyHttp for AegisProxy {
             request_id: ctx.request_id.to_str().unwrap_or("-"),
             refusal: ctx.refusal.map_or("-", |r| r.reason()),
         };
-        ACCESS_LINE.with(|line| {
-            let mut line = line.borrow_mut();
-            line.clear();
-            entry.write(self.settings.log_format, &mut line);
-            log::info!(target: ACCESS_TARGET, "{}", line.as_str());
-        });
+        access::write(&entry);
     }
 
     fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {

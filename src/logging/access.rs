@@ -1,0 +1,342 @@
+//! The access log (§7.1): one line per request, written in batches.
+//!
+//! An access line is formatted once, straight into a per-thread buffer, without going through
+//! `log`'s macros, key-value visiting or env_logger's formatter, and reaches the output in
+//! batches: a worker writes its buffer itself when it holds [`BATCH_BYTES`], and a flusher
+//! thread writes every buffer every [`FLUSH_EVERY`]. So a busy worker makes one `write` per few
+//! hundred requests instead of one per request, and a quiet one shows its lines within
+//! `FLUSH_EVERY`. Each buffer's lock is shared only by its worker and the flusher, never between
+//! workers. Other log lines keep going through env_logger, to the same [`SharedOutput`], so
+//! lines never interleave mid-line. `finish` (lifecycle) flushes before the process exits.
+
+use crate::config::LogFormat;
+use std::cell::RefCell;
+use std::io::Write;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The target of access-log lines (for `RUST_LOG` filters such as `aegis::access=off`).
+pub const ACCESS_TARGET: &str = "aegis::access";
+
+/// A worker writes its buffer once it holds this much.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// The longest an access line waits in a buffer.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// One access-log line (§7.1).
+pub struct AccessEntry<'a> {
+    pub client: Option<IpAddr>,
+    pub method: &'a str,
+    /// The path without its query string.
+    pub path: &'a str,
+    pub status: u16,
+    pub bytes: usize,
+    pub backend: &'a str,
+    pub upstream: Option<Duration>,
+    pub total: Duration,
+    pub request_id: &'a str,
+    pub refusal: &'a str,
+}
+
+/// The log output, shared by env_logger and the access log. Each `write` puts the whole slice
+/// out under the lock, so a line is never split by another writer's.
+#[derive(Clone)]
+pub struct SharedOutput(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl SharedOutput {
+    pub fn new(out: Box<dyn Write + Send>) -> Self {
+        SharedOutput(Arc::new(Mutex::new(out)))
+    }
+}
+
+impl Write for SharedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut out = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        out.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).flush()
+    }
+}
+
+struct Sink {
+    output: SharedOutput,
+    format: LogFormat,
+    buffers: Mutex<Vec<Arc<Mutex<Vec<u8>>>>>,
+}
+
+static SINK: OnceLock<Sink> = OnceLock::new();
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Per thread: its registered buffer, the line being built, and the formatted current second.
+struct Local {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    line: String,
+    second: u64,
+    second_text: String,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+}
+
+/// Starts the access log on `output` (called once by `logging::init`, with `enabled` from the
+/// log filter) and its flusher thread.
+pub(super) fn start(output: SharedOutput, format: LogFormat, enabled: bool) {
+    let sink = Sink {
+        output,
+        format,
+        buffers: Mutex::new(Vec::new()),
+    };
+    if SINK.set(sink).is_err() {
+        return;
+    }
+    ENABLED.store(enabled, Ordering::Relaxed);
+    if enabled {
+        let spawned = std::thread::Builder::new()
+            .name("aegis-access-log".into())
+            .spawn(|| loop {
+                std::thread::park_timeout(FLUSH_EVERY);
+                flush();
+            });
+        if let Err(e) = spawned {
+            log::warn!("access log: cannot start the flusher thread ({e}); lines are written as each buffer fills");
+        }
+    }
+}
+
+/// Whether access lines are written at all (decided once from the log filter).
+#[inline]
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Writes every buffered access line to the output.
+pub fn flush() {
+    let Some(sink) = SINK.get() else { return };
+    let buffers: Vec<_> = sink
+        .buffers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let mut spare = Vec::new();
+    for buffer in buffers {
+        {
+            let mut pending = buffer.lock().unwrap_or_else(|e| e.into_inner());
+            if pending.is_empty() {
+                continue;
+            }
+            std::mem::swap(&mut *pending, &mut spare);
+        }
+        let mut output = sink.output.clone();
+        let _ = output.write(&spare);
+        spare.clear();
+    }
+    let _ = sink.output.clone().flush();
+}
+
+/// Appends one access line to this thread's buffer.
+pub fn write(entry: &AccessEntry<'_>) {
+    let Some(sink) = SINK.get() else { return };
+    LOCAL.with(|local| {
+        let mut local = local.borrow_mut();
+        let local = local.get_or_insert_with(|| {
+            let buffer = Arc::new(Mutex::new(Vec::with_capacity(BATCH_BYTES)));
+            sink.buffers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(buffer.clone());
+            Local {
+                buffer,
+                line: String::with_capacity(512),
+                second: u64::MAX,
+                second_text: String::new(),
+            }
+        });
+        let now = SystemTime::now();
+        let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+        if since_epoch.as_secs() != local.second {
+            local.second = since_epoch.as_secs();
+            // "2026-11-30T08:30:01Z" without the Z: the milliseconds follow.
+            let mut text = humantime::format_rfc3339_seconds(now).to_string();
+            text.pop();
+            local.second_text = text;
+        }
+        let line = &mut local.line;
+        line.clear();
+        let millis = since_epoch.subsec_millis();
+        match sink.format {
+            LogFormat::Json => {
+                line.push_str("{\"ts\":\"");
+                line.push_str(&local.second_text);
+                push_three_digits(line, millis);
+                line.push_str("Z\",\"level\":\"info\",\"target\":\"");
+                line.push_str(ACCESS_TARGET);
+                line.push_str("\",\"msg\":\"request\",");
+                entry.write(LogFormat::Json, line);
+                line.push_str("}\n");
+            }
+            LogFormat::Text => {
+                line.push_str(&local.second_text);
+                push_three_digits(line, millis);
+                line.push_str("Z INFO  ");
+                line.push_str(ACCESS_TARGET);
+                line.push_str(" request ");
+                entry.write(LogFormat::Text, line);
+                line.push('\n');
+            }
+        }
+        let mut buffer = local.buffer.lock().unwrap_or_else(|e| e.into_inner());
+        buffer.extend_from_slice(line.as_bytes());
+        if buffer.len() >= BATCH_BYTES {
+            let _ = sink.output.clone().write(&buffer);
+            buffer.clear();
+        }
+    });
+}
+
+/// `.123`: the fraction of a timestamp.
+fn push_three_digits(out: &mut String, millis: u32) {
+    out.push('.');
+    out.push(char::from(b'0' + (millis / 100 % 10) as u8));
+    out.push(char::from(b'0' + (millis / 10 % 10) as u8));
+    out.push(char::from(b'0' + (millis % 10) as u8));
+}
+
+impl AccessEntry<'_> {
+    /// The fields as a JSON object body (`"client":"…",…`) or as text (`client=… …`).
+    pub fn write(&self, format: LogFormat, out: &mut String) {
+        use std::fmt::Write as _;
+        let client = crate::security::mask::MaskedIp(
+            self.client
+                .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+        );
+        let upstream_micros = self.upstream.map_or(-1_000, |d| d.as_micros() as i64);
+        let total_micros = self.total.as_micros() as i64;
+        match format {
+            LogFormat::Json => {
+                let _ = write!(out, "\"client\":\"{client}\",\"method\":");
+                push_json_str(out, self.method);
+                out.push_str(",\"path\":");
+                push_json_str(out, self.path);
+                let _ = write!(
+                    out,
+                    ",\"status\":{},\"bytes\":{},\"backend\":",
+                    self.status, self.bytes
+                );
+                push_json_str(out, self.backend);
+                out.push_str(",\"upstream_ms\":");
+                push_millis(out, upstream_micros);
+                out.push_str(",\"total_ms\":");
+                push_millis(out, total_micros);
+                out.push_str(",\"request_id\":");
+                push_json_str(out, self.request_id);
+                out.push_str(",\"refusal\":");
+                push_json_str(out, self.refusal);
+            }
+            LogFormat::Text => {
+                let _ = write!(out, "client={client} method={} path=", self.method);
+                out.extend(
+                    self.path
+                        .chars()
+                        .map(|c| if c.is_control() || c == ' ' { '?' } else { c }),
+                );
+                let _ = write!(
+                    out,
+                    " status={} bytes={} backend={} upstream_ms=",
+                    self.status, self.bytes, self.backend
+                );
+                push_millis(out, upstream_micros);
+                out.push_str(" total_ms=");
+                push_millis(out, total_micros);
+                let _ = write!(
+                    out,
+                    " request_id={} refusal={}",
+                    self.request_id, self.refusal
+                );
+            }
+        }
+    }
+}
+
+/// Microseconds as milliseconds with three decimals, by integer arithmetic.
+fn push_millis(out: &mut String, micros: i64) {
+    use std::fmt::Write as _;
+    let sign = if micros < 0 { "-" } else { "" };
+    let n = micros.unsigned_abs();
+    let _ = write!(out, "{sign}{}.{:03}", n / 1000, n % 1000);
+}
+
+/// A JSON string literal; the common case (nothing to escape) is a plain copy.
+fn push_json_str(out: &mut String, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else if let Ok(quoted) = serde_json::to_string(text) {
+        out.push_str(&quoted);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> AccessEntry<'static> {
+        AccessEntry {
+            client: Some("203.0.113.9".parse().unwrap()),
+            method: "GET",
+            path: "/a\"b\n",
+            status: 200,
+            bytes: 12,
+            backend: "http://a.example",
+            upstream: Some(Duration::from_micros(1_234)),
+            total: Duration::from_micros(5_000_001),
+            request_id: "id-1",
+            refusal: "-",
+        }
+    }
+
+    #[test]
+    fn json_fields_escape_and_mask() {
+        let mut fields = String::from("{");
+        entry().write(LogFormat::Json, &mut fields);
+        fields.push('}');
+        let value: serde_json::Value = serde_json::from_str(&fields).unwrap();
+        assert_eq!(value["client"], "203.0.x.x");
+        assert_eq!(value["path"], "/a\"b\n");
+        assert_eq!(value["status"], 200);
+        assert_eq!(value["upstream_ms"], 1.234);
+        assert_eq!(value["total_ms"], 5000.001);
+        assert_eq!(value["request_id"], "id-1");
+    }
+
+    #[test]
+    fn text_fields_stay_one_line() {
+        let mut text = String::new();
+        AccessEntry {
+            upstream: None,
+            ..entry()
+        }
+        .write(LogFormat::Text, &mut text);
+        assert!(
+            text.starts_with("client=203.0.x.x method=GET path=/a\"b? status=200"),
+            "{text}"
+        );
+        assert!(text.contains("upstream_ms=-1.000"), "{text}");
+        assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn fractions_have_three_digits() {
+        let mut out = String::new();
+        push_three_digits(&mut out, 7);
+        push_three_digits(&mut out, 999);
+        assert_eq!(out, ".007.999");
+    }
+}

@@ -1,0 +1,273 @@
+//! Logging (§7.1) on `log` + `env_logger`: one JSON object per line, or readable text lines, to
+//! stdout or to `logging.file`. Structured fields travel as `log` key-values. Access lines take
+//! their own, batched path ([`access`]).
+
+pub mod access;
+
+pub use access::{AccessEntry, ACCESS_TARGET};
+
+use crate::config::{LogFormat, LoggingSettings};
+use log::kv::{Key, Value, VisitSource};
+use log::Log as _;
+use std::fmt::Display;
+use std::fs::OpenOptions;
+use std::io::Write;
+
+/// Where logs go.
+pub enum Destination<'a> {
+    Stdout,
+    File(&'a std::path::Path),
+}
+
+/// Installs the global logger. The level is, by precedence: `--log-level`, `RUST_LOG`, then
+/// `logging.level`. Returns an error naming the file when it cannot be opened.
+pub fn init(
+    settings: &LoggingSettings,
+    cli_level: Option<log::LevelFilter>,
+    destination: Destination<'_>,
+) -> Result<(), String> {
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(settings.level);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&spec);
+    }
+    if let Some(level) = cli_level {
+        builder.filter_level(level);
+    }
+    let out: Box<dyn Write + Send> = match destination {
+        // A pipe target: env_logger's Stdout target asks isatty(3) (an ioctl) on every line.
+        Destination::Stdout => Box::new(std::io::stdout()),
+        Destination::File(path) => Box::new(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("logging.file: cannot open {}: {e}", path.display()))?,
+        ),
+    };
+    let output = access::SharedOutput::new(out);
+    builder.target(env_logger::Target::Pipe(Box::new(output.clone())));
+    // Aegis's formatter escapes (JSON) or replaces (text) every control byte itself, so the
+    // output never holds an escape sequence: pass it through instead of having anstream scan
+    // every byte of every line to strip styles.
+    builder.write_style(env_logger::WriteStyle::Always);
+    let format = settings.format;
+    builder.format(move |buf, record| {
+        let ts = buf.timestamp_millis();
+        match format {
+            LogFormat::Json => write_json(buf, &ts, record),
+            LogFormat::Text => write_text(buf, &ts, record),
+        }
+    });
+    let logger = builder.build();
+    let access_enabled = logger.enabled(
+        &log::Metadata::builder()
+            .target(ACCESS_TARGET)
+            .level(log::Level::Info)
+            .build(),
+    );
+    let max_level = logger.filter();
+    log::set_boxed_logger(Box::new(Logger { inner: logger }))
+        .map_err(|e| format!("cannot install the logger: {e}"))?;
+    log::set_max_level(max_level);
+    access::start(output, format, access_enabled);
+    Ok(())
+}
+
+/// env_logger, plus the access log's buffers on `flush`.
+struct Logger {
+    inner: env_logger::Logger,
+}
+
+impl log::Log for Logger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        self.inner.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        self.inner.log(record)
+    }
+
+    fn flush(&self) {
+        access::flush();
+        self.inner.flush()
+    }
+}
+
+fn level_name(level: log::Level) -> &'static str {
+    match level {
+        log::Level::Error => "error",
+        log::Level::Warn => "warn",
+        log::Level::Info => "info",
+        log::Level::Debug => "debug",
+        log::Level::Trace => "trace",
+    }
+}
+
+fn write_json(
+    out: &mut impl Write,
+    ts: &dyn Display,
+    record: &log::Record<'_>,
+) -> std::io::Result<()> {
+    write!(
+        out,
+        "{{\"ts\":\"{ts}\",\"level\":\"{}\",\"target\":",
+        level_name(record.level())
+    )?;
+    json_string(out, record.target())?;
+    out.write_all(b",\"msg\":")?;
+    match record.args().as_str() {
+        Some(msg) => json_string(out, msg)?,
+        None => json_string(out, &record.args().to_string())?,
+    }
+    let mut fields = JsonFields { out, error: None };
+    let _ = record.key_values().visit(&mut fields);
+    if let Some(e) = fields.error {
+        return Err(e);
+    }
+    out.write_all(b"}\n")
+}
+
+fn write_text(
+    out: &mut impl Write,
+    ts: &dyn Display,
+    record: &log::Record<'_>,
+) -> std::io::Result<()> {
+    write!(
+        out,
+        "{ts} {:<5} {} {}",
+        record.level(),
+        record.target(),
+        sanitize(&record.args().to_string())
+    )?;
+    let mut fields = TextFields { out, error: None };
+    let _ = record.key_values().visit(&mut fields);
+    if let Some(e) = fields.error {
+        return Err(e);
+    }
+    out.write_all(b"\n")
+}
+
+/// SECURITY: log lines must stay one line each; control characters from request data could
+/// forge lines or drive a terminal that displays the log.
+fn sanitize(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+fn json_string(out: &mut impl Write, text: &str) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, text).map_err(std::io::Error::other)
+}
+
+/// `{f:.3}` without the float formatter: three decimals by integer arithmetic.
+fn write_millis(out: &mut impl Write, f: f64) -> std::io::Result<()> {
+    if !f.is_finite() || f.abs() >= 1e15 {
+        return write!(out, "{f:.3}");
+    }
+    let thousandths = (f * 1000.0).round() as i64;
+    let sign = if thousandths < 0 { "-" } else { "" };
+    let n = thousandths.unsigned_abs();
+    write!(out, "{sign}{}.{:03}", n / 1000, n % 1000)
+}
+
+struct JsonFields<'a, W: Write> {
+    out: &'a mut W,
+    error: Option<std::io::Error>,
+}
+
+impl<'kvs, W: Write> VisitSource<'kvs> for JsonFields<'_, W> {
+    fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
+        let result = (|| {
+            self.out.write_all(b",")?;
+            json_string(self.out, key.as_str())?;
+            self.out.write_all(b":")?;
+            if let Some(n) = value.to_i64() {
+                write!(self.out, "{n}")
+            } else if let Some(n) = value.to_u64() {
+                write!(self.out, "{n}")
+            } else if let Some(f) = value.to_f64() {
+                write_millis(self.out, f)
+            } else if let Some(b) = value.to_bool() {
+                write!(self.out, "{b}")
+            } else if let Some(s) = value.to_borrowed_str() {
+                json_string(self.out, s)
+            } else {
+                json_string(self.out, &value.to_string())
+            }
+        })();
+        if let Err(e) = result {
+            self.error = Some(e);
+            return Err(log::kv::Error::msg("write failed"));
+        }
+        Ok(())
+    }
+}
+
+struct TextFields<'a, W: Write> {
+    out: &'a mut W,
+    error: Option<std::io::Error>,
+}
+
+impl<'kvs, W: Write> VisitSource<'kvs> for TextFields<'_, W> {
+    fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
+        let result = match value
+            .to_f64()
+            .filter(|_| value.to_i64().is_none() && value.to_u64().is_none())
+        {
+            Some(f) => write!(self.out, " {key}={f:.3}"),
+            None => write!(self.out, " {key}={}", sanitize(&value.to_string())),
+        };
+        if let Err(e) = result {
+            self.error = Some(e);
+            return Err(log::kv::Error::msg("write failed"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_carry_fields_and_escape_text() {
+        let mut out = Vec::new();
+        let kvs: &[(&str, log::kv::Value)] = &[
+            ("status", log::kv::Value::from(200u64)),
+            ("path", log::kv::Value::from("/a\"b")),
+            ("total_ms", log::kv::Value::from(1.5f64)),
+        ];
+        let record = log::Record::builder()
+            .args(format_args!("line\nbreak"))
+            .level(log::Level::Info)
+            .target("aegis::access")
+            .key_values(&kvs)
+            .build();
+        write_json(&mut out, &"2026-01-01T00:00:00.000Z", &record).unwrap();
+        let line = String::from_utf8(out).unwrap();
+        assert!(
+            line.ends_with("}\n") && line.matches('\n').count() == 1,
+            "{line}"
+        );
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["msg"], "line\nbreak");
+        assert_eq!(value["status"], 200);
+        assert_eq!(value["path"], "/a\"b");
+        assert_eq!(value["total_ms"], 1.5);
+        assert_eq!(value["level"], "info");
+    }
+
+    #[test]
+    fn text_lines_stay_one_line() {
+        let mut out = Vec::new();
+        let record = log::Record::builder()
+            .args(format_args!("evil\r\n\x1b[31m"))
+            .level(log::Level::Warn)
+            .target("t")
+            .build();
+        write_text(&mut out, &"ts", &record).unwrap();
+        let line = String::from_utf8(out).unwrap();
+        assert_eq!(line, "ts WARN  t evil???[31m\n");
+    }
+}
