@@ -13,7 +13,7 @@ use aegis::limit::adaptive::decide;
 use aegis::limit::{ClientKey, RateLimiter};
 use aegis::metrics::histogram::LatencyHistogram;
 use aegis::metrics::Metrics;
-use aegis::security::headers::{harden_response, strip_hop_by_hop_response};
+use aegis::security::headers::finish_backend_response;
 use aegis::security::mask::MaskedIp;
 use aegis::security::request::{check_framing, check_path, host_allowed};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -172,12 +172,12 @@ fn around_the_layers(c: &mut Criterion) {
         b.iter(|| MaskedIp(black_box(client)).to_string())
     });
     // The response rewriting `response_filter` does on a typical backend answer.
+    let request_id = http::HeaderValue::from_static("0b8e9c56-3b43-4f5e-9c1e-6a2f6f0d1e2a");
     c.bench_function("proxy/response_strip_and_harden", |b| {
         b.iter_batched(
             typical_response,
             |mut resp| {
-                strip_hop_by_hop_response(&mut resp);
-                harden_response(&mut resp).expect("static headers are valid");
+                finish_backend_response(&mut resp, &request_id);
                 resp
             },
             BatchSize::SmallInput,

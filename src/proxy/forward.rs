@@ -1,30 +1,31 @@
 //! What the backend receives (§3.7), and how upstream errors map to client answers.
 
 use super::respond::Refusal;
-use crate::security::headers::strip_hop_by_hop_request;
+use crate::security::headers::{strip_hop_by_hop, Direction, X_REQUEST_ID};
+use http::{HeaderName, HeaderValue};
 use pingora_core::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::RequestHeader;
 use pingora_proxy::Session;
+use std::net::IpAddr;
+
+/// `X-Forwarded-For`, `X-Forwarded-Proto`.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// Rewrites the request going upstream: hop-by-hop headers out, forwarding headers set, `Host`
 /// set to the backend's.
+///
+/// Like the response (`finish_backend_response`), the headers are rewritten as a plain
+/// `http::HeaderMap` rather than through Pingora's case-preserving header API, which costs
+/// about 2,000 instructions per inserted header; header names therefore reach the backend in
+/// lower case (the common ones in title case), as they do from HAProxy, Envoy and any HTTP/2
+/// hop. The request target is kept byte for byte.
 pub fn prepare_upstream_request(
     session: &Session,
     upstream: &mut RequestHeader,
-    host: &http::HeaderValue,
-    request_id: &http::HeaderValue,
+    host: &HeaderValue,
+    request_id: &HeaderValue,
 ) -> Result<()> {
-    strip_hop_by_hop_request(upstream);
-    // Repeated identical Content-Length headers (the only repeats validation lets through) are
-    // forwarded as one, so the backend never has to resolve a repeat.
-    let mut lengths = upstream
-        .headers
-        .get_all(http::header::CONTENT_LENGTH)
-        .iter();
-    if let (Some(first), Some(_)) = (lengths.next().cloned(), lengths.next()) {
-        upstream.remove_header(&http::header::CONTENT_LENGTH);
-        upstream.insert_header(http::header::CONTENT_LENGTH, first)?;
-    }
     // SECURITY: an absolute-form target (`GET http://other.example/ HTTP/1.1`) is forwarded in
     // origin form, so the backend cannot be steered to a different authority than `Host`.
     if !upstream.raw_path().starts_with(b"/") {
@@ -39,28 +40,77 @@ pub fn prepare_upstream_request(
             .map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "absolute-form target", e))?;
         upstream.set_uri(origin_form);
     }
-    // SECURITY: X-Forwarded-For is replaced, never appended to: a client-sent value would let
-    // anyone claim any address to the backend (and to IP-based rules behind it).
-    match session.client_addr().and_then(|a| a.as_inet()) {
-        Some(addr) => upstream.insert_header("X-Forwarded-For", addr.ip().to_string())?,
-        None => {
-            upstream.remove_header("X-Forwarded-For");
-        }
-    }
-    let proto = if session
+    // The target as received, when the URI would not reproduce it (e.g. bytes that are not
+    // UTF-8): it is restored after the rewrite.
+    let raw_target = {
+        let from_uri = upstream
+            .uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .as_bytes();
+        (upstream.raw_path() != from_uri).then(|| upstream.raw_path().to_vec())
+    };
+    let client = session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip());
+    let tls = session
         .digest()
         .and_then(|d| d.ssl_digest.as_ref())
-        .is_some()
-    {
-        "https"
-    } else {
-        "http"
-    };
-    upstream.insert_header("X-Forwarded-Proto", http::HeaderValue::from_static(proto))?;
+        .is_some();
+
+    let empty = RequestHeader::from(http::Request::new(()).into_parts().0);
+    let mut parts: http::request::Parts = std::mem::replace(upstream, empty).into();
+    let headers = &mut parts.headers;
+    strip_hop_by_hop(headers, Direction::Request);
+    // Repeated identical Content-Length headers (the only repeats validation lets through) are
+    // forwarded as one, so the backend never has to resolve a repeat.
+    let mut lengths = headers.get_all(http::header::CONTENT_LENGTH).iter();
+    if let (Some(first), Some(_)) = (lengths.next().cloned(), lengths.next()) {
+        headers.insert(http::header::CONTENT_LENGTH, first);
+    }
+    headers.reserve(4);
+    // SECURITY: X-Forwarded-For is replaced, never appended to: a client-sent value would let
+    // anyone claim any address to the backend (and to IP-based rules behind it).
+    match client {
+        Some(ip) => {
+            headers.insert(X_FORWARDED_FOR, client_ip_value(ip));
+        }
+        None => {
+            headers.remove(X_FORWARDED_FOR);
+        }
+    }
+    let proto = if tls { "https" } else { "http" };
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     // SECURITY: a client-chosen request id could collide with or forge another request's trail.
-    upstream.insert_header("X-Request-ID", request_id.clone())?;
-    upstream.insert_header("Host", host.clone())?;
+    headers.insert(X_REQUEST_ID, request_id.clone());
+    headers.insert(http::header::HOST, host.clone());
+    *upstream = RequestHeader::from(parts);
+    if let Some(raw) = raw_target {
+        upstream.set_raw_path(&raw)?;
+    }
     Ok(())
+}
+
+/// The client's address as a header value, remembered per thread: a keep-alive client sends
+/// many requests in a row, and a cached value is shared instead of formatted and copied again.
+fn client_ip_value(ip: IpAddr) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(IpAddr, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((cached, value)) if *cached == ip => value.clone(),
+            _ => {
+                let value = HeaderValue::from_str(&ip.to_string())
+                    .expect("an IP address is a valid header value");
+                *last = Some((ip, value.clone()));
+                value
+            }
+        }
+    })
 }
 
 /// The answer for a request that failed without a refusal of Aegis's own.

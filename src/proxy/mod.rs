@@ -19,7 +19,7 @@ use crate::lifecycle::Lifecycle;
 use crate::limit::{ClientKey, RateLimiter, Verdict};
 use crate::logging::{access, AccessEntry};
 use crate::metrics::Metrics;
-use crate::security::headers::{harden_response, strip_hop_by_hop_response};
+use crate::security::headers::finish_backend_response;
 use async_trait::async_trait;
 use pingora::prelude::HttpPeer;
 use pingora_core::{Error, ErrorSource, ErrorType, Result};
@@ -239,9 +239,7 @@ impl ProxyHttp for AegisProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        strip_hop_by_hop_response(upstream_response);
-        harden_response(upstream_response)?;
-        upstream_response.insert_header("X-Request-ID", ctx.request_id.clone())?;
+        finish_backend_response(upstream_response, &ctx.request_id);
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! Response security headers (§6) and hop-by-hop header handling (§3.7).
 
-use pingora_http::{RequestHeader, ResponseHeader};
+use http::{HeaderName, HeaderValue};
+use pingora_http::ResponseHeader;
 
 /// Headers every response carries, proxied or generated (§6).
 ///
@@ -42,52 +43,8 @@ fn connection_tokens<'a>(values: impl Iterator<Item = &'a http::HeaderValue>) ->
         .collect()
 }
 
-/// Removes hop-by-hop headers, and every header named in `Connection`, from a request going
-/// upstream.
-///
-/// SECURITY: a client naming e.g. `X-Forwarded-For` or an auth header in `Connection` could
-/// otherwise get a proxy to drop or keep headers the backend relies on.
-pub fn strip_hop_by_hop_request(req: &mut RequestHeader) {
-    if !req.headers.keys().any(is_hop_by_hop) {
-        return;
-    }
-    let named = connection_tokens(req.headers.get_all(http::header::CONNECTION).iter());
-    for name in HOP_BY_HOP.iter().copied() {
-        req.remove_header(name);
-    }
-    for name in named {
-        req.remove_header(&name);
-    }
-}
-
-/// Removes hop-by-hop headers from a backend's response, keeping `Transfer-Encoding`, which
-/// Pingora itself uses to frame the body it relays (it re-frames the response for the client).
-pub fn strip_hop_by_hop_response(resp: &mut ResponseHeader) {
-    if !resp
-        .headers
-        .keys()
-        .any(|n| is_hop_by_hop(n) && n != http::header::TRANSFER_ENCODING)
-    {
-        return;
-    }
-    let named = connection_tokens(resp.headers.get_all(http::header::CONNECTION).iter());
-    for name in HOP_BY_HOP
-        .iter()
-        .copied()
-        .filter(|n| *n != "transfer-encoding")
-    {
-        resp.remove_header(name);
-    }
-    for name in named
-        .iter()
-        .filter(|n| n.as_str() != "transfer-encoding" && n.as_str() != "content-length")
-    {
-        resp.remove_header(name.as_str());
-    }
-}
-
-/// Adds the §6 security headers (replacing any the backend sent) and removes what leaks the
-/// backend's identity.
+/// Adds the §6 security headers to a response Aegis generates (with Pingora's case-preserving
+/// API: these are rare) and removes what leaks a backend's identity.
 ///
 /// SECURITY: `X-Powered-By` and the backend's `Server` tell an attacker which exploits to try.
 pub fn harden_response(resp: &mut ResponseHeader) -> pingora::Result<()> {
@@ -96,6 +53,98 @@ pub fn harden_response(resp: &mut ResponseHeader) -> pingora::Result<()> {
         resp.insert_header(name, http::HeaderValue::from_static(value))?;
     }
     Ok(())
+}
+
+/// Which way a message goes, for [`strip_hop_by_hop`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// To a backend: every hop-by-hop header goes.
+    Request,
+    /// To the client: `Transfer-Encoding` and `Content-Length` stay, because Pingora frames the
+    /// body it relays with them (it re-frames the response for the client).
+    Response,
+}
+
+/// Removes hop-by-hop headers, and every header named in `Connection`, from a header map.
+///
+/// SECURITY: a client naming e.g. `X-Forwarded-For` or an auth header in `Connection` could
+/// otherwise get a proxy to drop or keep headers the backend relies on.
+pub fn strip_hop_by_hop(headers: &mut http::HeaderMap, direction: Direction) {
+    let kept = |name: &str| {
+        direction == Direction::Response
+            && (name == "transfer-encoding" || name == "content-length")
+    };
+    if !headers
+        .keys()
+        .any(|n| is_hop_by_hop(n) && !kept(n.as_str()))
+    {
+        return;
+    }
+    let named = connection_tokens(headers.get_all(http::header::CONNECTION).iter());
+    for name in HOP_BY_HOP.iter().filter(|n| !kept(n)) {
+        headers.remove(*name);
+    }
+    for name in named.iter().filter(|n| !kept(n)) {
+        headers.remove(name.as_str());
+    }
+}
+
+/// [`SECURITY_HEADERS`] as ready-made names and values (no parsing or copying per response).
+const SECURITY_HEADER_PAIRS: [(HeaderName, HeaderValue); 6] = [
+    (
+        HeaderName::from_static("x-content-type-options"),
+        HeaderValue::from_static("nosniff"),
+    ),
+    (
+        HeaderName::from_static("x-frame-options"),
+        HeaderValue::from_static("DENY"),
+    ),
+    (
+        HeaderName::from_static("x-xss-protection"),
+        HeaderValue::from_static("0"),
+    ),
+    (
+        HeaderName::from_static("referrer-policy"),
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    ),
+    (
+        HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+    ),
+    (
+        HeaderName::from_static("server"),
+        HeaderValue::from_static("aegis"),
+    ),
+];
+
+/// `X-Request-ID`.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Rewrites a backend's response for the client in one pass over a plain header map: hop-by-hop
+/// headers and `X-Powered-By` out, the §6 headers and `X-Request-ID` in.
+///
+/// Pingora's header API parses each inserted name and keeps a second, case-preserving name map
+/// in step (about 2,000 instructions per header, and both maps grow); going through
+/// `http::response::Parts` costs a few hundred. The price: header names reach the client the
+/// way HTTP/2, HAProxy and Envoy send them, in lower case (Pingora writes the common ones, such
+/// as `Content-Type`, in title case), and the backend's reason phrase is replaced by the
+/// standard one. HTTP header names are case-insensitive (RFC 9110 §5.1).
+///
+/// SECURITY: `X-Powered-By` and the backend's `Server` tell an attacker which exploits to try.
+pub fn finish_backend_response(resp: &mut ResponseHeader, request_id: &HeaderValue) {
+    let empty = ResponseHeader::from(http::Response::new(()).into_parts().0);
+    let mut parts: http::response::Parts = std::mem::replace(resp, empty).into();
+    let headers = &mut parts.headers;
+    strip_hop_by_hop(headers, Direction::Response);
+    headers.remove(http::header::HeaderName::from_static("x-powered-by"));
+    headers.reserve(SECURITY_HEADER_PAIRS.len() + 1);
+    for (name, value) in SECURITY_HEADER_PAIRS {
+        headers.insert(name, value);
+    }
+    if !request_id.is_empty() {
+        headers.insert(X_REQUEST_ID, request_id.clone());
+    }
+    *resp = ResponseHeader::from(parts);
 }
 
 /// True when `name` is one of [`HOP_BY_HOP`] (compared without parsing any string).
@@ -114,6 +163,7 @@ fn is_hop_by_hop(name: &http::HeaderName) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pingora_http::RequestHeader;
 
     #[test]
     fn request_loses_hop_by_hop_and_connection_named_headers() {
@@ -129,24 +179,50 @@ mod tests {
         ] {
             req.append_header(k, v).unwrap();
         }
-        strip_hop_by_hop_request(&mut req);
-        let names: Vec<_> = req.headers.keys().map(|k| k.as_str().to_string()).collect();
+        let mut parts: http::request::Parts = req.into();
+        strip_hop_by_hop(&mut parts.headers, Direction::Request);
+        let names: Vec<_> = parts
+            .headers
+            .keys()
+            .map(|k| k.as_str().to_string())
+            .collect();
         assert_eq!(names, vec!["x-kept"]);
     }
 
     #[test]
-    fn response_is_hardened() {
+    fn backend_response_is_finished_in_one_pass() {
         let mut resp = ResponseHeader::build(200, None).unwrap();
         resp.append_header("Server", "nginx/1.0").unwrap();
         resp.append_header("X-Powered-By", "PHP/5").unwrap();
         resp.append_header("Connection", "x-hop").unwrap();
         resp.append_header("X-Hop", "1").unwrap();
-        strip_hop_by_hop_response(&mut resp);
-        harden_response(&mut resp).unwrap();
+        resp.append_header("Transfer-Encoding", "chunked").unwrap();
+        resp.append_header("X-Kept", "1").unwrap();
+        finish_backend_response(&mut resp, &HeaderValue::from_static("id-1"));
         assert_eq!(resp.headers.get("server").unwrap(), "aegis");
         assert!(resp.headers.get("x-powered-by").is_none());
         assert!(resp.headers.get("x-hop").is_none());
         assert!(resp.headers.get("connection").is_none());
+        assert_eq!(resp.headers.get("transfer-encoding").unwrap(), "chunked");
+        assert_eq!(resp.headers.get("x-kept").unwrap(), "1");
+        assert_eq!(resp.headers.get("x-request-id").unwrap(), "id-1");
+        for (name, value) in SECURITY_HEADERS {
+            assert_eq!(resp.headers.get(name).unwrap(), value, "{name}");
+        }
+        let mut wire = Vec::new();
+        resp.header_to_h1_wire(&mut wire);
+        let wire = String::from_utf8(wire).unwrap();
+        assert!(wire.contains("Server: aegis\r\n"), "{wire}");
+        assert!(wire.contains("x-request-id: id-1\r\n"), "{wire}");
+    }
+
+    #[test]
+    fn response_is_hardened() {
+        let mut resp = ResponseHeader::build(200, None).unwrap();
+        resp.append_header("X-Powered-By", "PHP/5").unwrap();
+        harden_response(&mut resp).unwrap();
+        assert_eq!(resp.headers.get("server").unwrap(), "aegis");
+        assert!(resp.headers.get("x-powered-by").is_none());
         assert_eq!(resp.headers.get("x-frame-options").unwrap(), "DENY");
     }
 }
