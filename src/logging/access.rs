@@ -211,7 +211,6 @@ fn push_three_digits(out: &mut String, millis: u32) {
 impl AccessEntry<'_> {
     /// The fields as a JSON object body (`"client":"…",…`) or as text (`client=… …`).
     pub fn write(&self, format: LogFormat, out: &mut String) {
-        use std::fmt::Write as _;
         let client = crate::security::mask::MaskedIp(
             self.client
                 .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
@@ -220,15 +219,17 @@ impl AccessEntry<'_> {
         let total_micros = self.total.as_micros() as i64;
         match format {
             LogFormat::Json => {
-                let _ = write!(out, "\"client\":\"{client}\",\"method\":");
+                out.push_str("\"client\":\"");
+                client.push_to(out);
+                out.push_str("\",\"method\":");
                 push_json_str(out, self.method);
                 out.push_str(",\"path\":");
                 push_json_str(out, self.path);
-                let _ = write!(
-                    out,
-                    ",\"status\":{},\"bytes\":{},\"backend\":",
-                    self.status, self.bytes
-                );
+                out.push_str(",\"status\":");
+                push_decimal(out, u64::from(self.status));
+                out.push_str(",\"bytes\":");
+                push_decimal(out, self.bytes as u64);
+                out.push_str(",\"backend\":");
                 push_json_str(out, self.backend);
                 out.push_str(",\"upstream_ms\":");
                 push_millis(out, upstream_micros);
@@ -240,36 +241,58 @@ impl AccessEntry<'_> {
                 push_json_str(out, self.refusal);
             }
             LogFormat::Text => {
-                let _ = write!(out, "client={client} method={} path=", self.method);
+                out.push_str("client=");
+                client.push_to(out);
+                out.push_str(" method=");
+                out.push_str(self.method);
+                out.push_str(" path=");
                 out.extend(
                     self.path
                         .chars()
                         .map(|c| if c.is_control() || c == ' ' { '?' } else { c }),
                 );
-                let _ = write!(
-                    out,
-                    " status={} bytes={} backend={} upstream_ms=",
-                    self.status, self.bytes, self.backend
-                );
+                out.push_str(" status=");
+                push_decimal(out, u64::from(self.status));
+                out.push_str(" bytes=");
+                push_decimal(out, self.bytes as u64);
+                out.push_str(" backend=");
+                out.push_str(self.backend);
+                out.push_str(" upstream_ms=");
                 push_millis(out, upstream_micros);
                 out.push_str(" total_ms=");
                 push_millis(out, total_micros);
-                let _ = write!(
-                    out,
-                    " request_id={} refusal={}",
-                    self.request_id, self.refusal
-                );
+                out.push_str(" request_id=");
+                out.push_str(self.request_id);
+                out.push_str(" refusal=");
+                out.push_str(self.refusal);
             }
         }
     }
 }
 
+/// A non-negative integer in decimal, without the formatting machinery.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
+}
+
 /// Microseconds as milliseconds with three decimals, by integer arithmetic.
 fn push_millis(out: &mut String, micros: i64) {
-    use std::fmt::Write as _;
-    let sign = if micros < 0 { "-" } else { "" };
+    if micros < 0 {
+        out.push('-');
+    }
     let n = micros.unsigned_abs();
-    let _ = write!(out, "{sign}{}.{:03}", n / 1000, n % 1000);
+    push_decimal(out, n / 1000);
+    push_three_digits(out, (n % 1000) as u32);
 }
 
 /// A JSON string literal; the common case (nothing to escape) is a plain copy.
@@ -330,6 +353,19 @@ mod tests {
         );
         assert!(text.contains("upstream_ms=-1.000"), "{text}");
         assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        let mut out = String::new();
+        for n in [0, 7, 10, 200, 18_446_744_073_709_551_615] {
+            push_decimal(&mut out, n);
+            out.push(' ');
+        }
+        push_millis(&mut out, -1_000);
+        out.push(' ');
+        push_millis(&mut out, 5_000_001);
+        assert_eq!(out, "0 7 10 200 18446744073709551615 -1.000 5000.001");
     }
 
     #[test]

@@ -20,26 +20,18 @@ pub const SECURITY_HEADERS: [(&str, &str); 6] = [
     ("Server", "aegis"),
 ];
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1 and the older RFC 2616 list). They describe one
-/// connection and must not be forwarded.
-pub const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
 /// The names listed in `Connection` headers (`Connection: close, X-Foo` → `x-foo`), lower-cased.
 fn connection_tokens<'a>(values: impl Iterator<Item = &'a http::HeaderValue>) -> Vec<String> {
     values
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty() && t != "close" && t != "keep-alive")
+        .map(str::trim)
+        .filter(|t| {
+            !t.is_empty()
+                && !t.eq_ignore_ascii_case("close")
+                && !t.eq_ignore_ascii_case("keep-alive")
+        })
+        .map(str::to_ascii_lowercase)
         .collect()
 }
 
@@ -70,24 +62,45 @@ pub enum Direction {
 /// SECURITY: a client naming e.g. `X-Forwarded-For` or an auth header in `Connection` could
 /// otherwise get a proxy to drop or keep headers the backend relies on.
 pub fn strip_hop_by_hop(headers: &mut http::HeaderMap, direction: Direction) {
-    let kept = |name: &str| {
-        direction == Direction::Response
-            && (name == "transfer-encoding" || name == "content-length")
-    };
-    if !headers
-        .keys()
-        .any(|n| is_hop_by_hop(n) && !kept(n.as_str()))
-    {
+    // One pass over the names present: most messages carry none, or only `Connection`.
+    let mut present = [false; 8];
+    let mut any = false;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP_NAMES.iter().position(|h| h == name) {
+            let kept = direction == Direction::Response && name == http::header::TRANSFER_ENCODING;
+            present[i] = !kept;
+            any |= !kept;
+        }
+    }
+    if !any {
         return;
     }
+    // Names listed in `Connection` other than `close` and `keep-alive` (rare).
     let named = connection_tokens(headers.get_all(http::header::CONNECTION).iter());
-    for name in HOP_BY_HOP.iter().filter(|n| !kept(n)) {
-        headers.remove(*name);
+    for (name, _) in HOP_BY_HOP_NAMES.iter().zip(present).filter(|(_, p)| *p) {
+        headers.remove(name);
     }
-    for name in named.iter().filter(|n| !kept(n)) {
-        headers.remove(name.as_str());
+    for name in &named {
+        let kept = direction == Direction::Response
+            && (name == "transfer-encoding" || name == "content-length");
+        if !kept {
+            headers.remove(name.as_str());
+        }
     }
 }
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1 and the older RFC 2616 list). They describe one
+/// connection and must not be forwarded.
+static HOP_BY_HOP_NAMES: [HeaderName; 8] = [
+    http::header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
+];
 
 /// [`SECURITY_HEADERS`] as ready-made names and values (no parsing or copying per response).
 const SECURITY_HEADER_PAIRS: [(HeaderName, HeaderValue); 6] = [
@@ -145,19 +158,6 @@ pub fn finish_backend_response(resp: &mut ResponseHeader, request_id: &HeaderVal
         headers.insert(X_REQUEST_ID, request_id.clone());
     }
     *resp = ResponseHeader::from(parts);
-}
-
-/// True when `name` is one of [`HOP_BY_HOP`] (compared without parsing any string).
-fn is_hop_by_hop(name: &http::HeaderName) -> bool {
-    use http::header::*;
-    name == CONNECTION
-        || name == PROXY_AUTHENTICATE
-        || name == PROXY_AUTHORIZATION
-        || name == TE
-        || name == TRAILER
-        || name == TRANSFER_ENCODING
-        || name == UPGRADE
-        || name.as_str() == "keep-alive"
 }
 
 #[cfg(test)]

@@ -29,6 +29,39 @@ impl fmt::Display for MaskedIp {
     }
 }
 
+impl MaskedIp {
+    /// Appends the masked address to `out`: the same text as `Display`, without the formatting
+    /// machinery for IPv4 (the access log writes one per request).
+    pub fn push_to(&self, out: &mut String) {
+        let v4 = match self.0 {
+            IpAddr::V4(v4) => v4,
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4,
+                None => {
+                    use fmt::Write as _;
+                    let _ = write!(out, "{self}");
+                    return;
+                }
+            },
+        };
+        let [a, b, _, _] = v4.octets();
+        push_u8(out, a);
+        out.push('.');
+        push_u8(out, b);
+        out.push_str(".x.x");
+    }
+}
+
+fn push_u8(out: &mut String, n: u8) {
+    if n >= 100 {
+        out.push(char::from(b'0' + n / 100));
+    }
+    if n >= 10 {
+        out.push(char::from(b'0' + n / 10 % 10));
+    }
+    out.push(char::from(b'0' + n % 10));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,6 +77,12 @@ mod tests {
         ];
         for (ip, want) in table {
             assert_eq!(MaskedIp(ip.parse().unwrap()).to_string(), want);
+            let mut pushed = String::new();
+            MaskedIp(ip.parse().unwrap()).push_to(&mut pushed);
+            assert_eq!(pushed, want);
         }
+        let mut pushed = String::new();
+        MaskedIp("10.9.8.7".parse().unwrap()).push_to(&mut pushed);
+        assert_eq!(pushed, "10.9.x.x");
     }
 }
