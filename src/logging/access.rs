@@ -52,7 +52,7 @@ impl SharedOutput {
     }
 }
 
-impl Write for SharedOutput {
+impl Write for &SharedOutput {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let mut out = self.0.lock().unwrap_or_else(|e| e.into_inner());
         out.write_all(buf)?;
@@ -64,10 +64,22 @@ impl Write for SharedOutput {
     }
 }
 
+impl Write for SharedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        (&*self).flush()
+    }
+}
+
 struct Sink {
     output: SharedOutput,
     format: LogFormat,
     buffers: Mutex<Vec<Arc<Mutex<Vec<u8>>>>>,
+    /// The flusher's side of the buffer swap.
+    spare: Mutex<Vec<u8>>,
 }
 
 static SINK: OnceLock<Sink> = OnceLock::new();
@@ -92,6 +104,7 @@ pub(super) fn start(output: SharedOutput, format: LogFormat, enabled: bool) {
         output,
         format,
         buffers: Mutex::new(Vec::new()),
+        spare: Mutex::new(Vec::new()),
     };
     if SINK.set(sink).is_err() {
         return;
@@ -124,20 +137,24 @@ pub fn flush() {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let mut spare = Vec::new();
+    // One spare buffer is swapped with each full one, so buffers keep their capacity (no
+    // regrowing, no large frees) and a worker waits only for the swap, never for the write.
+    let mut spare = sink.spare.lock().unwrap_or_else(|e| e.into_inner());
     for buffer in buffers {
         {
             let mut pending = buffer.lock().unwrap_or_else(|e| e.into_inner());
             if pending.is_empty() {
                 continue;
             }
-            std::mem::swap(&mut *pending, &mut spare);
+            if spare.capacity() < BATCH_BYTES {
+                spare.reserve(BATCH_BYTES);
+            }
+            std::mem::swap(&mut *pending, &mut *spare);
         }
-        let mut output = sink.output.clone();
-        let _ = output.write(&spare);
+        let _ = (&sink.output).write_all(&spare);
         spare.clear();
     }
-    let _ = sink.output.clone().flush();
+    let _ = (&sink.output).flush();
 }
 
 /// Appends one access line to this thread's buffer.
@@ -194,7 +211,7 @@ pub fn write(entry: &AccessEntry<'_>) {
         let mut buffer = local.buffer.lock().unwrap_or_else(|e| e.into_inner());
         buffer.extend_from_slice(line.as_bytes());
         if buffer.len() >= BATCH_BYTES {
-            let _ = sink.output.clone().write(&buffer);
+            let _ = (&sink.output).write_all(&buffer);
             buffer.clear();
         }
     });
