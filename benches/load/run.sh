@@ -125,6 +125,13 @@ echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 if [[ -n "${CPU[aegis]:-}" && -n "${CPU[bare]:-}" ]]; then
     echo "Aegis / bare Pingora: CPU per request $(ratio "${CPU[aegis]}" "${CPU[bare]}")×, p99 $(ratio "${P99[aegis]}" "${P99[bare]}")× (target ≤ 1.25× each)"
+    # The same ratios taken round by round (each pair measured back to back, so a slow spell
+    # on the shared machine hits both), then their median.
+    paired() {
+        awk -F'\t' -v c="$1" '$2 == "aegis" { a[$1] = $c } $2 == "bare" { b[$1] = $c }
+            END { for (r in a) if (b[r] > 0) printf "%.3f\n", a[r] / b[r] }' "$RESULTS" | median
+    }
+    echo "Aegis / bare Pingora, median of per-round ratios: CPU per request $(printf '%.2f' "$(paired 6)")×, p99 $(printf '%.2f' "$(paired 5)")×"
 fi
 for variant in aegis-patched aegis-2t aegis-nolog; do
     if [[ -n "${CPU[$variant]:-}" && -n "${CPU[bare]:-}" ]]; then

@@ -113,7 +113,9 @@ impl UpstreamPool {
                 peer.options.total_connection_timeout = Some(config.upstream.connect_timeout);
                 peer.options.read_timeout = Some(config.upstream.response_header_timeout);
                 peer.options.write_timeout = Some(config.server.write_timeout);
-                peer.options.idle_timeout = Some(Duration::from_secs(60));
+                // No idle timeout on pooled connections: Pingora notices at once when a backend
+                // closes one, and a timer per returned connection costs ~2,000 instructions per
+                // request (docs/performance.md). The pool's size bounds what is held.
                 Backend {
                     index,
                     host_value: http::HeaderValue::from_str(&spec.host_header)

@@ -238,8 +238,11 @@ impl AccessEntry<'_> {
             LogFormat::Json => {
                 out.push_str("\"client\":\"");
                 client.push_to(out);
-                out.push_str("\",\"method\":");
-                push_json_str(out, self.method);
+                // The method is an HTTP token (httparse refuses anything else), the request id a
+                // UUID and the refusal a fixed name: nothing in them needs escaping.
+                out.push_str("\",\"method\":\"");
+                out.push_str(self.method);
+                out.push('"');
                 out.push_str(",\"path\":");
                 push_json_str(out, self.path);
                 out.push_str(",\"status\":");
@@ -252,10 +255,11 @@ impl AccessEntry<'_> {
                 push_millis(out, upstream_micros);
                 out.push_str(",\"total_ms\":");
                 push_millis(out, total_micros);
-                out.push_str(",\"request_id\":");
-                push_json_str(out, self.request_id);
-                out.push_str(",\"refusal\":");
-                push_json_str(out, self.refusal);
+                out.push_str(",\"request_id\":\"");
+                out.push_str(self.request_id);
+                out.push_str("\",\"refusal\":\"");
+                out.push_str(self.refusal);
+                out.push('"');
             }
             LogFormat::Text => {
                 out.push_str("client=");

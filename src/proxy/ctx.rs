@@ -17,8 +17,9 @@ pub struct RequestCtx {
     pub last_backend: Option<usize>,
     /// The current attempt's recorded outcome: `Some(failed)` once recorded in the breaker.
     pub outcome: Option<bool>,
-    /// Backends already tried (for retries on connect failure).
-    pub tried: Vec<usize>,
+    /// Backends already tried (for retries on connect failure); inline, no allocation for the
+    /// first four.
+    pub tried: smallvec::SmallVec<[usize; 4]>,
     /// Connect failures so far.
     pub connect_failures: u32,
     pub upstream_sent: Option<Instant>,
@@ -39,7 +40,7 @@ impl RequestCtx {
             backend: None,
             last_backend: None,
             outcome: None,
-            tried: Vec::new(),
+            tried: smallvec::SmallVec::new(),
             connect_failures: 0,
             upstream_sent: None,
             upstream_latency: None,

@@ -175,7 +175,14 @@ impl ProxyHttp for AegisProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        match self.pool.select(Instant::now(), &ctx.tried) {
+        // The first attempt uses the request's start time (microseconds old) instead of reading
+        // the clock again.
+        let now = if ctx.tried.is_empty() {
+            ctx.started
+        } else {
+            Instant::now()
+        };
+        match self.pool.select(now, &ctx.tried) {
             Selection::Chosen { index, ticket } => {
                 ctx.backend = Some((index, ticket));
                 ctx.last_backend = Some(index);
@@ -278,7 +285,7 @@ impl ProxyHttp for AegisProxy {
         }
         if e.retry() {
             if let Some((index, _)) = ctx.backend {
-                ctx.tried.retain(|&i| i != index);
+                ctx.tried.retain(|i| *i != index);
             }
             self.end_attempt(ctx, Outcome::Nothing);
         } else if *e.esource() == ErrorSource::Upstream {
