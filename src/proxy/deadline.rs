@@ -18,7 +18,8 @@
 //! - once a header has started to arrive and Pingora has to read again because it is not
 //!   complete, the header must be complete `read_timeout` after its first bytes, or the stream
 //!   fails the read and Pingora drops the connection;
-//! - the proxy marks the header as read in `early_request_filter` through a task-local handle;
+//! - the proxy marks the header as read in `early_request_filter` (it finds this stream under
+//!   Pingora's session);
 //!   after that the request runs as long as it needs (Pingora's own per-read timeouts apply to
 //!   the body).
 //!
@@ -37,36 +38,19 @@ use pingora::protocols::{
 use pingora::server::ShutdownWatch;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// Where a connection is, shared by its [`DeadlineStream`], the connection loop and the proxy.
-#[derive(Debug, Default)]
-pub struct HeaderState {
-    /// Bumped by the connection loop before each request.
-    request: AtomicU32,
-    /// True from the start of a request until the proxy has its header.
-    in_header: AtomicBool,
-}
-
-impl HeaderState {
-    fn begin_request(&self) {
-        self.request.fetch_add(1, Ordering::Relaxed);
-        self.in_header.store(true, Ordering::Relaxed);
+/// Called by the proxy once a request header has been parsed: the header deadline no longer
+/// applies to the connection's reads.
+pub fn mark_header_read(stream: Option<&Stream>) {
+    if let Some(stream) = stream.and_then(|s| s.as_any().downcast_ref::<DeadlineStream>()) {
+        stream.in_header.store(false, Ordering::Relaxed);
     }
-}
-
-tokio::task_local! {
-    static HEADER_STATE: Arc<HeaderState>;
-}
-
-/// Called by the proxy once a request header has been parsed.
-pub fn mark_header_read() {
-    let _ = HEADER_STATE.try_with(|state| state.in_header.store(false, Ordering::Relaxed));
 }
 
 /// Pingora's HTTP app with a whole-header deadline on every HTTP/1 request.
@@ -83,42 +67,36 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let state = Arc::new(HeaderState::default());
         let mut stream = Box::new(DeadlineStream::new(
             stream,
-            state.clone(),
             self.read_timeout,
             self.idle_timeout,
         ));
-        HEADER_STATE
-            .scope(state.clone(), async move {
-                let mut settings: Option<HttpPersistentSettings> = None;
-                loop {
-                    state.begin_request();
-                    // The wait for a request happens here, outside Pingora: an idle keep-alive
-                    // connection holds no Pingora session, only this loop and its socket.
-                    if !std::future::poll_fn(|cx| stream.poll_first_bytes(cx)).await {
-                        return None;
-                    }
-                    let mut session = ServerSession::new_http1(stream);
-                    if let Some(settings) = settings.take() {
-                        settings.apply_to_session(&mut session);
-                    }
-                    // The stream times the request header, not Pingora's keep-alive timer.
-                    session.set_keepalive(Some(0));
-                    if *shutdown.borrow() {
-                        session.set_keepalive(None);
-                    }
-                    let (next, next_settings) = self
-                        .inner
-                        .process_new_http(session, shutdown)
-                        .await?
-                        .consume();
-                    stream = next.into_any().downcast::<DeadlineStream>().ok()?;
-                    settings = next_settings;
-                }
-            })
-            .await
+        let mut settings: Option<HttpPersistentSettings> = None;
+        loop {
+            stream.begin_request();
+            // The wait for a request happens here, outside Pingora: an idle keep-alive
+            // connection holds no Pingora session, only this loop and its socket.
+            if !std::future::poll_fn(|cx| stream.poll_first_bytes(cx)).await {
+                return None;
+            }
+            let mut session = ServerSession::new_http1(stream);
+            if let Some(settings) = settings.take() {
+                settings.apply_to_session(&mut session);
+            }
+            // The stream times the request header, not Pingora's keep-alive timer.
+            session.set_keepalive(Some(0));
+            if *shutdown.borrow() {
+                session.set_keepalive(None);
+            }
+            let (next, next_settings) = self
+                .inner
+                .process_new_http(session, shutdown)
+                .await?
+                .consume();
+            stream = next.into_any().downcast::<DeadlineStream>().ok()?;
+            settings = next_settings;
+        }
     }
 
     async fn cleanup(&self) {
@@ -141,10 +119,11 @@ const FIRST_READ_BYTES: usize = 4096;
 #[derive(Debug)]
 pub struct DeadlineStream {
     inner: Stream,
-    state: Arc<HeaderState>,
     read_timeout: Duration,
     idle_timeout: Duration,
-    /// The request (`HeaderState::request`) the fields below belong to.
+    /// True from the start of a request until the proxy has its header.
+    in_header: AtomicBool,
+    /// Requests begun on this connection (1 for the first).
     request: u32,
     /// When the wait for this request's first byte times out (set when the wait begins).
     idle_deadline: Option<Instant>,
@@ -160,17 +139,12 @@ pub struct DeadlineStream {
 }
 
 impl DeadlineStream {
-    pub fn new(
-        inner: Stream,
-        state: Arc<HeaderState>,
-        read_timeout: Duration,
-        idle_timeout: Duration,
-    ) -> Self {
+    pub fn new(inner: Stream, read_timeout: Duration, idle_timeout: Duration) -> Self {
         Self {
             inner,
-            state,
             read_timeout,
             idle_timeout,
+            in_header: AtomicBool::new(false),
             request: 0,
             idle_deadline: None,
             started: false,
@@ -183,7 +157,6 @@ impl DeadlineStream {
     /// Waits for the first bytes of the next request and keeps them for Pingora's first read.
     /// False when the connection ended: closed by the client, failed, or idle too long.
     fn poll_first_bytes(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
-        self.sync_request();
         let polled = FIRST_READ.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             let mut read = ReadBuf::new(&mut scratch[..]);
@@ -221,15 +194,14 @@ impl DeadlineStream {
         }
     }
 
-    /// Resets the per-request fields when a new request has begun.
-    fn sync_request(&mut self) {
-        let request = self.state.request.load(Ordering::Relaxed);
-        if request != self.request {
-            self.request = request;
-            self.idle_deadline = None;
-            self.started = false;
-            self.header_deadline = None;
-        }
+    /// Starts the next request on this connection: its header deadline applies until the proxy
+    /// marks the header read.
+    fn begin_request(&mut self) {
+        self.request += 1;
+        self.in_header.store(true, Ordering::Relaxed);
+        self.idle_deadline = None;
+        self.started = false;
+        self.header_deadline = None;
     }
 
     /// Polls the connection's timer towards `deadline`: ready once `deadline` has passed. The
@@ -282,8 +254,7 @@ impl AsyncRead for DeadlineStream {
             }
             return Poll::Ready(Ok(()));
         }
-        this.sync_request();
-        if !this.state.in_header.load(Ordering::Relaxed) || !this.started {
+        if !this.in_header.load(Ordering::Relaxed) || !this.started {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         }
         // SECURITY: slowloris — a header that has started to arrive must be complete within

@@ -72,6 +72,16 @@ impl AegisProxy {
 
     /// Records the current attempt's outcome in its backend's breaker (once).
     fn record_outcome(&self, ctx: &mut RequestCtx, outcome: Outcome) {
+        self.record_outcome_at(ctx, outcome, Instant::now);
+    }
+
+    /// [`Self::record_outcome`], reading the time from `now` only when it is needed.
+    fn record_outcome_at(
+        &self,
+        ctx: &mut RequestCtx,
+        outcome: Outcome,
+        now: impl FnOnce() -> Instant,
+    ) {
         let Some((index, ticket)) = ctx.backend else {
             return;
         };
@@ -80,8 +90,8 @@ impl AegisProxy {
         }
         ctx.outcome = Some(outcome == Outcome::Failure);
         match outcome {
-            Outcome::Success => self.pool.record(index, ticket, true, Instant::now()),
-            Outcome::Failure => self.pool.record(index, ticket, false, Instant::now()),
+            Outcome::Success => self.pool.record(index, ticket, true, now()),
+            Outcome::Failure => self.pool.record(index, ticket, false, now()),
             Outcome::Nothing => self.pool.release(index, ticket),
         }
     }
@@ -110,7 +120,7 @@ impl ProxyHttp for AegisProxy {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        deadline::mark_header_read();
+        deadline::mark_header_read(session.stream());
         let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id);
         ctx.request_id = http::HeaderValue::from_str(id).expect("a UUID is a valid header value");
@@ -227,8 +237,9 @@ impl ProxyHttp for AegisProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        let now = Instant::now();
         if let Some(sent) = ctx.upstream_sent {
-            ctx.upstream_latency = Some(sent.elapsed());
+            ctx.upstream_latency = Some(now.saturating_duration_since(sent));
         }
         // §4.4: a 5xx answer is a failure, any other answer a success.
         let outcome = if upstream_response.status.as_u16() < 500 {
@@ -236,7 +247,7 @@ impl ProxyHttp for AegisProxy {
         } else {
             Outcome::Failure
         };
-        self.record_outcome(ctx, outcome);
+        self.record_outcome_at(ctx, outcome, || now);
         Ok(())
     }
 
