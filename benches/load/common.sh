@@ -88,8 +88,9 @@ build_binaries() {
         return 0
     fi
     log "building release binaries"
-    (cd "$ROOT" && cargo build --release --quiet --bin aegis --example bare-proxy -p aegis)
-    (cd "$ROOT" && cargo build --release --quiet -p fake-backends)
+    # The whole workspace at once: the same feature set as `cargo test --workspace --release`,
+    # so Pingora is not rebuilt between the two.
+    (cd "$ROOT" && cargo build --release --quiet --workspace --bins --examples)
 }
 
 # Starts a command in the background on the given cores; its pid lands in $LAST_PID.
