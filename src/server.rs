@@ -23,7 +23,7 @@ use pingora_proxy::HttpProxy;
 use std::sync::{Arc, Mutex};
 
 /// L4 read buffer per client connection (see `run`).
-const L4_READ_BUFFER: usize = 4096;
+const L4_READ_BUFFER: usize = crate::proxy::deadline::FIRST_READ_BYTES;
 /// L4 write buffer per client connection: Pingora's default, one MSS.
 const L4_WRITE_BUFFER: usize = 1460;
 

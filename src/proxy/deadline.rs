@@ -19,9 +19,8 @@
 //!   complete, the header must be complete `read_timeout` after its first bytes, or the stream
 //!   fails the read and Pingora drops the connection;
 //! - the proxy marks the header as read in `early_request_filter` (it finds this stream under
-//!   Pingora's session);
-//!   after that the request runs as long as it needs (Pingora's own per-read timeouts apply to
-//!   the body).
+//!   Pingora's session); after that the request runs as long as it needs (Pingora's own per-read
+//!   timeouts apply to the body).
 //!
 //! A header that arrives in one read (every ordinary request) costs one clock read and no timer
 //! operation.
@@ -111,9 +110,9 @@ thread_local! {
         std::cell::RefCell::new(vec![0; FIRST_READ_BYTES].into_boxed_slice());
 }
 
-/// The most the first read of a request takes in (the size of Pingora's L4 read buffer, so the
-/// read bypasses that buffer).
-const FIRST_READ_BYTES: usize = 4096;
+/// The most the first read of a request takes in; also the size of Pingora's L4 read buffer
+/// (`server.rs`), so that this read bypasses that buffer.
+pub const FIRST_READ_BYTES: usize = 4096;
 
 /// A downstream connection whose request headers must arrive whole within a deadline.
 #[derive(Debug)]
