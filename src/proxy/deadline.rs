@@ -12,7 +12,7 @@
 //!   Pingora session, only its socket and this loop: about 17 KiB). It may last `read_timeout`
 //!   on a new connection and `idle_timeout` between keep-alive requests. The timer is armed
 //!   once and only moved when it fires early, so a busy connection does not touch the timer
-//!   wheel per request. The bytes read are handed to Pingora's first read;
+//!   wheel per request. The bytes read become the start of Pingora's header buffer;
 //!   idle connections are not woken at shutdown: they end with the process, and a request
 //!   arriving on one during the drain is served with `Connection: close`;
 //! - once a header has started to arrive and Pingora has to read again because it is not
@@ -26,6 +26,7 @@
 //! operation.
 
 use async_trait::async_trait;
+use bytes::BytesMut;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::raw_connect::ProxyDigest;
@@ -76,13 +77,12 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
             stream.begin_request();
             // The wait for a request happens here, outside Pingora: an idle keep-alive
             // connection holds no Pingora session, only this loop and its socket.
-            if !std::future::poll_fn(|cx| stream.poll_first_bytes(cx)).await {
-                return None;
-            }
+            let first = std::future::poll_fn(|cx| stream.poll_first_bytes(cx)).await?;
             let mut session = ServerSession::new_http1(stream);
             if let Some(settings) = settings.take() {
                 settings.apply_to_session(&mut session);
             }
+            session.set_pipelined_prefix(first);
             // The stream times the request header, not Pingora's keep-alive timer.
             session.set_keepalive(Some(0));
             if *shutdown.borrow() {
@@ -132,9 +132,6 @@ pub struct DeadlineStream {
     header_deadline: Option<Instant>,
     /// The connection's one timer, and the instant it is armed for.
     timer: Option<(Pin<Box<Sleep>>, Instant)>,
-    /// The first bytes of the current request, read while waiting for it, and how many of them
-    /// Pingora has taken.
-    prefix: Option<(Vec<u8>, usize)>,
 }
 
 impl DeadlineStream {
@@ -149,31 +146,33 @@ impl DeadlineStream {
             started: false,
             header_deadline: None,
             timer: None,
-            prefix: None,
         }
     }
 
-    /// Waits for the first bytes of the next request and keeps them for Pingora's first read.
-    /// False when the connection ended: closed by the client, failed, or idle too long.
-    fn poll_first_bytes(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+    /// Waits for the first bytes of the next request and returns them in a buffer Pingora's
+    /// request parser takes over as its own (its "pipelined prefix"), so they are copied once
+    /// and Pingora allocates no header buffer of its own. `None` when the connection ended:
+    /// closed by the client, failed, or idle too long.
+    fn poll_first_bytes(&mut self, cx: &mut Context<'_>) -> Poll<Option<BytesMut>> {
         let polled = FIRST_READ.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             let mut read = ReadBuf::new(&mut scratch[..]);
             match Pin::new(&mut self.inner).poll_read(cx, &mut read) {
                 Poll::Ready(Ok(())) if !read.filled().is_empty() => {
-                    self.prefix = Some((read.filled().to_vec(), 0));
-                    Poll::Ready(true)
+                    let mut first = BytesMut::with_capacity(FIRST_READ_BYTES);
+                    first.extend_from_slice(read.filled());
+                    Poll::Ready(Some(first))
                 }
-                Poll::Ready(_) => Poll::Ready(false),
+                Poll::Ready(_) => Poll::Ready(None),
                 Poll::Pending => Poll::Pending,
             }
         });
         match polled {
-            Poll::Ready(true) => {
+            Poll::Ready(Some(first)) => {
                 self.started = true;
-                Poll::Ready(true)
+                Poll::Ready(Some(first))
             }
-            Poll::Ready(false) => Poll::Ready(false),
+            Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
                 // SECURITY: a connection that sends nothing is closed: after `read_timeout`
                 // on a new connection, `idle_timeout` between keep-alive requests.
@@ -186,7 +185,7 @@ impl DeadlineStream {
                     .idle_deadline
                     .get_or_insert_with(|| Instant::now() + wait);
                 match self.poll_deadline(cx, deadline) {
-                    Poll::Ready(()) => Poll::Ready(false),
+                    Poll::Ready(()) => Poll::Ready(None),
                     Poll::Pending => Poll::Pending,
                 }
             }
@@ -244,15 +243,6 @@ impl AsyncRead for DeadlineStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
-        if let Some((prefix, taken)) = &mut this.prefix {
-            let n = buf.remaining().min(prefix.len() - *taken);
-            buf.put_slice(&prefix[*taken..*taken + n]);
-            *taken += n;
-            if *taken == prefix.len() {
-                this.prefix = None;
-            }
-            return Poll::Ready(Ok(()));
-        }
         if !this.in_header.load(Ordering::Relaxed) || !this.started {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         }
