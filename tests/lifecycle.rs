@@ -117,7 +117,16 @@ fn daemon_writes_its_pid_file_serves_and_stops_cleanly() {
         daemon.addr()
     )
     .is_ok()));
-    assert_eq!(http::get(daemon.addr(), "/").text(), "b");
+    let resp = http::get(daemon.addr(), "/");
+    assert_eq!(resp.text(), "b");
+    // The access log is written while the daemon runs, not only when it stops: its flusher runs
+    // in the daemon itself (threads do not survive the fork that detaches it).
+    let id = resp.header("x-request-id").unwrap().to_string();
+    assert!(
+        wait_until(Duration::from_secs(3), || daemon.log().contains(&id)),
+        "access line not written while the daemon runs:\n{}",
+        daemon.log()
+    );
     kill(pid, "TERM");
     assert!(
         wait_until(Duration::from_secs(10), || !pid_alive(pid)),

@@ -80,6 +80,8 @@ struct Sink {
     buffers: Mutex<Vec<Arc<Mutex<Vec<u8>>>>>,
     /// The flusher's side of the buffer swap.
     spare: Mutex<Vec<u8>>,
+    /// The process whose flusher thread runs (a forked daemon needs its own).
+    flusher_pid: Mutex<Option<u32>>,
 }
 
 static SINK: OnceLock<Sink> = OnceLock::new();
@@ -98,28 +100,44 @@ thread_local! {
 }
 
 /// Starts the access log on `output` (called once by `logging::init`, with `enabled` from the
-/// log filter) and its flusher thread.
+/// log filter). The flusher thread starts with the first buffer, in the process that writes:
+/// `-d` forks after logging is set up, and a thread started before the fork would not exist in
+/// the daemon.
 pub(super) fn start(output: SharedOutput, format: LogFormat, enabled: bool) {
     let sink = Sink {
         output,
         format,
         buffers: Mutex::new(Vec::new()),
         spare: Mutex::new(Vec::new()),
+        flusher_pid: Mutex::new(None),
     };
-    if SINK.set(sink).is_err() {
+    if SINK.set(sink).is_ok() {
+        ENABLED.store(enabled, Ordering::Relaxed);
+    }
+}
+
+/// Registers a worker thread's buffer, starting the flusher thread if this process has none.
+fn register(sink: &Sink, buffer: Arc<Mutex<Vec<u8>>>) {
+    sink.buffers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(buffer);
+    let mut flusher_pid = sink.flusher_pid.lock().unwrap_or_else(|e| e.into_inner());
+    let pid = std::process::id();
+    if *flusher_pid == Some(pid) {
         return;
     }
-    ENABLED.store(enabled, Ordering::Relaxed);
-    if enabled {
-        let spawned = std::thread::Builder::new()
-            .name("aegis-access-log".into())
-            .spawn(|| loop {
-                std::thread::park_timeout(FLUSH_EVERY);
-                flush();
-            });
-        if let Err(e) = spawned {
-            log::warn!("access log: cannot start the flusher thread ({e}); lines are written as each buffer fills");
-        }
+    let spawned = std::thread::Builder::new()
+        .name("aegis-access-log".into())
+        .spawn(|| loop {
+            std::thread::park_timeout(FLUSH_EVERY);
+            flush();
+        });
+    match spawned {
+        Ok(_) => *flusher_pid = Some(pid),
+        Err(e) => log::warn!(
+            "access log: cannot start the flusher thread ({e}); lines are written as each buffer fills"
+        ),
     }
 }
 
@@ -164,10 +182,7 @@ pub fn write(entry: &AccessEntry<'_>) {
         let mut local = local.borrow_mut();
         let local = local.get_or_insert_with(|| {
             let buffer = Arc::new(Mutex::new(Vec::with_capacity(BATCH_BYTES)));
-            sink.buffers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(buffer.clone());
+            register(sink, buffer.clone());
             Local {
                 buffer,
                 line: String::with_capacity(512),
