@@ -126,8 +126,6 @@ pub struct DeadlineStream {
     request: u32,
     /// When the wait for this request's first byte times out (set when the wait begins).
     idle_deadline: Option<Instant>,
-    /// Bytes of the current request's header have been read.
-    started: bool,
     /// Set on the first read after the header started: it was not complete in one read.
     header_deadline: Option<Instant>,
     /// The connection's one timer, and the instant it is armed for.
@@ -143,7 +141,6 @@ impl DeadlineStream {
             in_header: AtomicBool::new(false),
             request: 0,
             idle_deadline: None,
-            started: false,
             header_deadline: None,
             timer: None,
         }
@@ -168,11 +165,7 @@ impl DeadlineStream {
             }
         });
         match polled {
-            Poll::Ready(Some(first)) => {
-                self.started = true;
-                Poll::Ready(Some(first))
-            }
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(first) => Poll::Ready(first),
             Poll::Pending => {
                 // SECURITY: a connection that sends nothing is closed: after `read_timeout`
                 // on a new connection, `idle_timeout` between keep-alive requests.
@@ -198,7 +191,6 @@ impl DeadlineStream {
         self.request += 1;
         self.in_header.store(true, Ordering::Relaxed);
         self.idle_deadline = None;
-        self.started = false;
         self.header_deadline = None;
     }
 
@@ -243,7 +235,9 @@ impl AsyncRead for DeadlineStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
-        if !this.in_header.load(Ordering::Relaxed) || !this.started {
+        // Pingora reads only after the loop has taken a request's first bytes, so a read in the
+        // header phase is always for a header that has started to arrive.
+        if !this.in_header.load(Ordering::Relaxed) {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         }
         // SECURITY: slowloris — a header that has started to arrive must be complete within
