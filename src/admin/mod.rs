@@ -121,7 +121,10 @@ async fn serve(mut stream: TcpStream, observer: Arc<Observer>) {
         reply.body.len()
     );
     for (name, value) in SECURITY_HEADERS {
-        out.push_str(&format!("{name}: {value}\r\n"));
+        out.push_str(&format!(
+            "{name}: {}\r\n",
+            value.to_str().unwrap_or_default()
+        ));
     }
     out.push_str("\r\n");
     let mut bytes = out.into_bytes();

@@ -3,21 +3,37 @@
 use http::{HeaderName, HeaderValue};
 use pingora_http::ResponseHeader;
 
-/// Headers every response carries, proxied or generated (§6).
+/// Headers every response carries, proxied or generated (§6), as ready-made names and values
+/// (no parsing or copying per response).
 ///
 /// SECURITY: `nosniff` stops MIME confusion, `DENY` stops clickjacking, `X-XSS-Protection: 0`
 /// turns off the legacy auditor (itself an XSS vector), the referrer policy keeps paths from
 /// leaking cross-origin, and the permissions policy denies powerful features by default.
-pub const SECURITY_HEADERS: [(&str, &str); 6] = [
-    ("X-Content-Type-Options", "nosniff"),
-    ("X-Frame-Options", "DENY"),
-    ("X-XSS-Protection", "0"),
-    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+pub const SECURITY_HEADERS: [(HeaderName, HeaderValue); 6] = [
     (
-        "Permissions-Policy",
-        "camera=(), microphone=(), geolocation=()",
+        HeaderName::from_static("x-content-type-options"),
+        HeaderValue::from_static("nosniff"),
     ),
-    ("Server", "aegis"),
+    (
+        HeaderName::from_static("x-frame-options"),
+        HeaderValue::from_static("DENY"),
+    ),
+    (
+        HeaderName::from_static("x-xss-protection"),
+        HeaderValue::from_static("0"),
+    ),
+    (
+        HeaderName::from_static("referrer-policy"),
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    ),
+    (
+        HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+    ),
+    (
+        HeaderName::from_static("server"),
+        HeaderValue::from_static("aegis"),
+    ),
 ];
 
 /// The names listed in `Connection` headers (`Connection: close, X-Foo` → `x-foo`), lower-cased.
@@ -40,9 +56,9 @@ fn connection_tokens<'a>(values: impl Iterator<Item = &'a http::HeaderValue>) ->
 ///
 /// SECURITY: `X-Powered-By` and the backend's `Server` tell an attacker which exploits to try.
 pub fn harden_response(resp: &mut ResponseHeader) -> pingora::Result<()> {
-    resp.remove_header("x-powered-by");
+    resp.remove_header(&X_POWERED_BY);
     for (name, value) in SECURITY_HEADERS {
-        resp.insert_header(name, http::HeaderValue::from_static(value))?;
+        resp.insert_header(name, value)?;
     }
     Ok(())
 }
@@ -102,36 +118,11 @@ static HOP_BY_HOP_NAMES: [HeaderName; 8] = [
     http::header::UPGRADE,
 ];
 
-/// [`SECURITY_HEADERS`] as ready-made names and values (no parsing or copying per response).
-const SECURITY_HEADER_PAIRS: [(HeaderName, HeaderValue); 6] = [
-    (
-        HeaderName::from_static("x-content-type-options"),
-        HeaderValue::from_static("nosniff"),
-    ),
-    (
-        HeaderName::from_static("x-frame-options"),
-        HeaderValue::from_static("DENY"),
-    ),
-    (
-        HeaderName::from_static("x-xss-protection"),
-        HeaderValue::from_static("0"),
-    ),
-    (
-        HeaderName::from_static("referrer-policy"),
-        HeaderValue::from_static("strict-origin-when-cross-origin"),
-    ),
-    (
-        HeaderName::from_static("permissions-policy"),
-        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
-    ),
-    (
-        HeaderName::from_static("server"),
-        HeaderValue::from_static("aegis"),
-    ),
-];
-
 /// `X-Request-ID`.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// `X-Powered-By`, removed from every response.
+const X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
 
 /// Rewrites a backend's response for the client in one pass over a plain header map: hop-by-hop
 /// headers and `X-Powered-By` out, the §6 headers and `X-Request-ID` in.
@@ -149,9 +140,9 @@ pub fn finish_backend_response(resp: &mut ResponseHeader, request_id: &HeaderVal
     let mut parts: http::response::Parts = std::mem::replace(resp, empty).into();
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers, Direction::Response);
-    headers.remove(http::header::HeaderName::from_static("x-powered-by"));
-    headers.reserve(SECURITY_HEADER_PAIRS.len() + 1);
-    for (name, value) in SECURITY_HEADER_PAIRS {
+    headers.remove(X_POWERED_BY);
+    headers.reserve(SECURITY_HEADERS.len() + 1);
+    for (name, value) in SECURITY_HEADERS {
         headers.insert(name, value);
     }
     if !request_id.is_empty() {
@@ -207,7 +198,7 @@ mod tests {
         assert_eq!(resp.headers.get("x-kept").unwrap(), "1");
         assert_eq!(resp.headers.get("x-request-id").unwrap(), "id-1");
         for (name, value) in SECURITY_HEADERS {
-            assert_eq!(resp.headers.get(name).unwrap(), value, "{name}");
+            assert_eq!(resp.headers.get(&name).unwrap(), value, "{name}");
         }
         let mut wire = Vec::new();
         resp.header_to_h1_wire(&mut wire);
