@@ -93,13 +93,18 @@ pub fn main() -> i32 {
     // §1: the dashboard needs a terminal and is off with --headless or --daemon.
     let dashboard =
         config.tui.enabled && !cli.headless && !cli.daemon && std::io::stdout().is_terminal();
-    let default_log = PathBuf::from("aegis.log");
-    let destination = match (&config.logging.file, dashboard) {
-        // While the dashboard owns the screen, logs go to a file.
-        (Some(path), true) => crate::logging::Destination::File(path),
-        (None, true) => crate::logging::Destination::File(&default_log),
-        (Some(path), false) if cli.daemon => crate::logging::Destination::File(path),
-        _ => crate::logging::Destination::Stdout,
+    // While the dashboard owns the screen, and in a daemon (which lets go of its caller's
+    // stdout, §8), logs go to a file: `logging.file`, or `aegis.log` in the working directory.
+    let log_file = (dashboard || cli.daemon).then(|| {
+        config
+            .logging
+            .file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("aegis.log"))
+    });
+    let destination = match &log_file {
+        Some(path) => crate::logging::Destination::File(path),
+        None => crate::logging::Destination::Stdout,
     };
     if let Err(e) = crate::logging::init(&config.logging, cli.log_level, destination) {
         eprintln!("aegis: {e}");
@@ -109,6 +114,7 @@ pub fn main() -> i32 {
         daemon: cli.daemon,
         upgrade: cli.upgrade,
         dashboard,
+        log_file,
     };
     match crate::server::run(config, options) {
         Ok(()) => 0,

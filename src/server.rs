@@ -28,7 +28,7 @@ const L4_READ_BUFFER: usize = crate::proxy::deadline::FIRST_READ_BYTES;
 const L4_WRITE_BUFFER: usize = 1460;
 
 /// How the process was asked to run.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// `-d`: detach, write the pid file.
     pub daemon: bool,
@@ -36,6 +36,8 @@ pub struct RunOptions {
     pub upgrade: bool,
     /// Show the dashboard on this terminal.
     pub dashboard: bool,
+    /// The file logs go to, if not stdout; a daemon's standard error goes there too.
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 /// The shared state built from a config, before any socket is opened.
@@ -87,10 +89,17 @@ impl Components {
 }
 
 /// Maps the config onto Pingora's server settings.
-fn server_conf(config: &Config, options: RunOptions) -> ServerConf {
+fn server_conf(config: &Config, options: &RunOptions) -> ServerConf {
     let shutdown = config.server.shutdown_timeout.as_secs_f64().ceil() as u64;
     ServerConf {
         daemon: options.daemon,
+        // §8: a daemon lets go of its caller. After the fork Pingora (the `daemonize` crate) points
+        // stdin and stdout at /dev/null and stderr at this file, so that `aegis -d | cat`, `ssh
+        // host aegis -d` or a captured CI step return at once. Logs already go to the same file;
+        // stderr only catches what bypasses the logger (a panic message).
+        error_log: options
+            .daemon
+            .then(|| daemon_stderr(options.log_file.as_deref())),
         threads: config.server.threads,
         pid_file: config.server.pid_file.display().to_string(),
         upgrade_sock: config.server.upgrade_sock.display().to_string(),
@@ -102,6 +111,17 @@ fn server_conf(config: &Config, options: RunOptions) -> ServerConf {
     }
 }
 
+/// Where a daemon's standard error goes: the log file, as an absolute path (the daemon changes
+/// its working directory to `/`), or /dev/null.
+fn daemon_stderr(log_file: Option<&std::path::Path>) -> String {
+    log_file
+        .and_then(|path| std::path::absolute(path).ok())
+        .map_or_else(
+            || "/dev/null".to_string(),
+            |path| path.display().to_string(),
+        )
+}
+
 /// Builds the Pingora server with every Aegis service and runs it until shutdown. Does not return
 /// on a normal shutdown: the process exits with status 0 once drained.
 pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
@@ -111,7 +131,7 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         daemon: options.daemon,
         ..Opt::default()
     };
-    let mut server = Server::new_with_opt_and_conf(opt, server_conf(&config, options));
+    let mut server = Server::new_with_opt_and_conf(opt, server_conf(&config, &options));
     server.bootstrap();
 
     let proxy = AegisProxy {

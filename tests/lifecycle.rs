@@ -136,6 +136,100 @@ fn daemon_writes_its_pid_file_serves_and_stops_cleanly() {
     assert!(daemon.log().contains("Aegis shutdown complete"));
 }
 
+/// Runs `aegis -d -c CONFIG` from `cwd` with its output captured, as `aegis -d | cat`, `ssh` or a
+/// CI step do; returns once the captured pipes close (that is, once no process holds them).
+fn launch_captured(daemon: &Daemon, cwd: &Path) -> std::sync::mpsc::Receiver<std::process::Output> {
+    let child = Command::new(env!("CARGO_BIN_EXE_aegis"))
+        .arg("-d")
+        .arg("-c")
+        .arg(&daemon.config)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("aegis starts");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok(output) = child.wait_with_output() {
+            let _ = tx.send(output);
+        }
+    });
+    rx
+}
+
+/// Checks that a running daemon's fds 0–2 point to /dev/null or its log file, that it serves and
+/// logs there, and that it stops on SIGTERM.
+fn assert_detached_and_logging(daemon: &Daemon) {
+    assert!(wait_until(Duration::from_secs(10), || read_pid(
+        &daemon.pid_file
+    )
+    .is_some()));
+    let pid = read_pid(&daemon.pid_file).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || TcpStream::connect(
+        daemon.addr()
+    )
+    .is_ok()));
+    let log = std::fs::canonicalize(&daemon.log).expect("the log file exists");
+    for fd in 0..=2 {
+        let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+        assert!(
+            target == Path::new("/dev/null") || target == log,
+            "daemon fd {fd} -> {}",
+            target.display()
+        );
+    }
+    let resp = http::get(daemon.addr(), "/");
+    assert_eq!(resp.status, 200);
+    let id = resp.header("x-request-id").unwrap().to_string();
+    assert!(
+        wait_until(Duration::from_secs(3), || daemon.log().contains(&id)),
+        "access line not in the log file:\n{}",
+        daemon.log()
+    );
+    assert!(daemon.log().contains("listening on"), "startup lines lost");
+    kill(pid, "TERM");
+    assert!(wait_until(Duration::from_secs(10), || !pid_alive(pid)));
+    assert!(daemon.log().contains("Aegis shutdown complete"));
+}
+
+#[test]
+fn a_daemon_lets_go_of_its_callers_output() {
+    let backend = FakeBackend::start("b").unwrap();
+    let daemon = Daemon::configure(&[(backend.url(), 1)], "");
+    let launched = launch_captured(&daemon, &daemon.dir);
+    let output = launched
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the launcher's captured output closes at once: the daemon let go of it");
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        output.stdout.is_empty(),
+        "nothing for the caller's stdout: {output:?}"
+    );
+    assert_detached_and_logging(&daemon);
+}
+
+#[test]
+fn a_daemon_without_logging_file_logs_to_aegis_log_in_its_start_directory() {
+    let backend = FakeBackend::start("b").unwrap();
+    let daemon = Daemon::configure(&[(backend.url(), 1)], "");
+    let mut config: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&daemon.config).unwrap()).unwrap();
+    config["logging"]
+        .as_mapping_mut()
+        .unwrap()
+        .remove("file")
+        .expect("the test config names a log file");
+    std::fs::write(&daemon.config, serde_yaml::to_string(&config).unwrap()).unwrap();
+    // `daemon.log` is `aegis.log` in `daemon.dir`, the launcher's working directory here.
+    let launched = launch_captured(&daemon, &daemon.dir);
+    let output = launched
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the launcher's captured output closes at once");
+    assert!(output.status.success(), "{output:?}");
+    assert_detached_and_logging(&daemon);
+}
+
 /// A keep-alive client that, like every HTTP client, retries an idempotent request once on a
 /// fresh connection when a *reused* connection turns out to be closed before any response byte
 /// (RFC 9112 §9.3.1): that is how keep-alive connections end, not a failed request.

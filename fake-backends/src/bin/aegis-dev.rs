@@ -5,7 +5,11 @@
 //! Lives in the fake-backends crate because that crate builds without any system package.
 
 use fake_backends::FakeBackend;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitCode};
+use tokio::signal::unix::{signal, SignalKind};
 
 const USAGE: &str = "usage: aegis-dev demo [AEGIS ARGS...] | aegis-dev test";
 
@@ -106,19 +110,34 @@ fn test() -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Overrides for the runner's own test (ephemeral ports, a prebuilt binary); a demo needs none.
+/// `AEGIS_DEV_BACKENDS`: comma-separated addresses of the fake backends (default 8081–8083).
+const BACKENDS_ENV: &str = "AEGIS_DEV_BACKENDS";
+/// `AEGIS_DEV_AEGIS`: the aegis binary to run instead of building `target/release/aegis`.
+const AEGIS_ENV: &str = "AEGIS_DEV_AEGIS";
+
 /// Three fake backends on 8081–8083 and Aegis (release build) in front of them with
-/// `conf/aegis.yml`, until Aegis exits.
+/// `conf/aegis.yml` (or the `-c` given), until Aegis exits. SIGINT and SIGTERM sent to the runner
+/// alone (a process manager, `kill`) are passed on to Aegis, which drains and exits; the runner
+/// then exits with Aegis's status, so no Aegis is left holding the demo's ports.
 fn demo(aegis_args: &[String]) -> Result<ExitCode, String> {
-    ensure_packages(&["cmake"])?;
     let root = workspace_root();
-    run(cargo()
-        .current_dir(&root)
-        .args(["build", "--release", "--bin", "aegis"]))?;
+    let aegis = match std::env::var_os(AEGIS_ENV) {
+        Some(path) => std::path::PathBuf::from(path),
+        None => {
+            ensure_packages(&["cmake"])?;
+            run(cargo()
+                .current_dir(&root)
+                .args(["build", "--release", "--bin", "aegis"]))?;
+            root.join("target/release/aegis")
+        }
+    };
+    let addresses = backend_addresses()?;
     let mut backends = Vec::new();
-    for i in 1..=3u16 {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 8080 + i));
-        let backend = FakeBackend::start_on(&format!("backend-{i}"), addr)
-            .map_err(|e| format!("cannot start backend-{i} on {addr}: {e}"))?;
+    for (i, addr) in addresses.into_iter().enumerate() {
+        let name = format!("backend-{}", i + 1);
+        let backend = FakeBackend::start_on(&name, addr)
+            .map_err(|e| format!("cannot start {name} on {addr}: {e}"))?;
         eprintln!(
             "aegis-dev: {} listening on {}",
             backend.name(),
@@ -126,14 +145,86 @@ fn demo(aegis_args: &[String]) -> Result<ExitCode, String> {
         );
         backends.push(backend);
     }
-    let status = Command::new(root.join("target/release/aegis"))
-        .current_dir(&root)
-        .args(["-c", "conf/aegis.yml"])
-        .args(aegis_args)
-        .status()
-        .map_err(|e| format!("cannot start aegis: {e}"))?;
+    let mut command = tokio::process::Command::new(aegis);
+    command.current_dir(&root);
+    if !names_a_config(aegis_args) {
+        command.args(["-c", "conf/aegis.yml"]);
+    }
+    command.args(aegis_args);
+    let status = run_forwarding_signals(command)?;
     drop(backends);
-    Ok(ExitCode::from(
-        status.code().unwrap_or(1).clamp(0, 255) as u8
-    ))
+    // A shell's convention: 128 + the signal number when Aegis was killed by a signal.
+    let code = status
+        .code()
+        .or_else(|| status.signal().map(|signal| 128 + signal))
+        .unwrap_or(1);
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+fn backend_addresses() -> Result<Vec<std::net::SocketAddr>, String> {
+    match std::env::var(BACKENDS_ENV) {
+        Ok(list) => list
+            .split(',')
+            .map(|addr| {
+                addr.trim()
+                    .parse()
+                    .map_err(|e| format!("{BACKENDS_ENV}: {addr:?} is not an address: {e}"))
+            })
+            .collect(),
+        Err(_) => Ok((1..=3u16)
+            .map(|i| std::net::SocketAddr::from(([127, 0, 0, 1], 8080 + i)))
+            .collect()),
+    }
+}
+
+/// Whether Aegis's arguments already name a config file (`-c PATH`, `--conf=PATH`, ...).
+fn names_a_config(args: &[String]) -> bool {
+    args.iter().any(|arg| {
+        ["-c", "--conf", "--config"].contains(&arg.as_str())
+            || arg.starts_with("--conf=")
+            || arg.starts_with("--config=")
+            || (arg.starts_with("-c") && !arg.starts_with("--"))
+    })
+}
+
+/// Runs Aegis and waits for it, passing SIGINT and SIGTERM on to it meanwhile. A terminal's
+/// Ctrl-C reaches the whole process group, so Aegis may see SIGINT twice; its first one starts
+/// the drain and a second is harmless.
+fn run_forwarding_signals(
+    mut command: tokio::process::Command,
+) -> Result<std::process::ExitStatus, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the signal runtime: {e}"))?;
+    runtime.block_on(async move {
+        // The handlers are in place before Aegis starts: a signal can never find the runner
+        // defenceless (ended by the default action) with its child still running.
+        let mut term =
+            signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+        let mut int =
+            signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot start aegis: {e}"))?;
+        let pid = child
+            .id()
+            .and_then(|pid| i32::try_from(pid).ok())
+            .map(Pid::from_raw);
+        loop {
+            let forward = tokio::select! {
+                status = child.wait() => {
+                    return status.map_err(|e| format!("cannot wait for aegis: {e}"));
+                }
+                _ = term.recv() => Signal::SIGTERM,
+                _ = int.recv() => Signal::SIGINT,
+            };
+            if let Some(pid) = pid {
+                eprintln!("aegis-dev: {forward}: passing it on to aegis (pid {pid})");
+                if let Err(e) = kill(pid, forward) {
+                    eprintln!("aegis-dev: cannot signal aegis: {e}");
+                }
+            }
+        }
+    })
 }
