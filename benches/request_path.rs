@@ -7,6 +7,7 @@
 //! so the whole run takes under a minute; compare figures from one run, not across machines.
 
 use aegis::balance::{schedule, Selection, UpstreamPool};
+use aegis::breaker::Outcome;
 use aegis::config::{parse, Config};
 use aegis::events::EventLog;
 use aegis::limit::adaptive::decide;
@@ -89,7 +90,7 @@ fn selection(c: &mut Criterion) {
     c.bench_function("balance/select_and_record_3_backends", |b| {
         b.iter(|| {
             if let Selection::Chosen { index, ticket } = pool.select(black_box(now), &[]) {
-                pool.record(index, ticket, true, now);
+                pool.record(index, ticket, Outcome::Success, now);
             }
         })
     });
@@ -135,7 +136,7 @@ fn metrics(c: &mut Criterion) {
     c.bench_function("metrics/backend_started_finished", |b| {
         b.iter(|| {
             metrics.backend_started(black_box(1));
-            metrics.backend_finished(black_box(1), false, Some(latency));
+            metrics.backend_finished(black_box(1), Outcome::Success, Some(latency));
         })
     });
     let histogram = LatencyHistogram::default();

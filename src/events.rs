@@ -1,24 +1,102 @@
-//! Recent state-change events (breaker opened, backend unhealthy, warm-up step, rate changes):
-//! logged as they happen and kept in a small ring for the dashboard and `/status`.
+//! Recent state changes (breaker opened, backend unhealthy, warm-up step, rate changes): each one
+//! an [`Event`] value, logged as it happens and kept in a small ring for the dashboard and
+//! `/status`. [`Event`]'s `Display` is the one place their wording lives.
+//!
+//! A leaf module: the pool and the adaptive loop record events, so events name backends by URL
+//! and rates by number instead of depending on their types.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
 /// Events kept; older ones fall off.
 const CAPACITY: usize = 64;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
+/// A change an operator should know about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The health checks found the backend down.
+    BackendUnhealthy {
+        backend: String,
+    },
+    /// The health checks found the backend up again; it restarts warm-up at 25 %.
+    BackendHealthy {
+        backend: String,
+    },
+    /// Warm-up moved the backend one step up.
+    WarmUpStep {
+        backend: String,
+        percent: u8,
+    },
+    BreakerOpened {
+        backend: String,
+    },
+    BreakerHalfOpen {
+        backend: String,
+    },
+    /// The breaker closed after successful probes; the backend restarts warm-up at 25 %.
+    BreakerClosed {
+        backend: String,
+    },
+    /// The adaptive loop changed the per-client rate (§5.2).
+    RateChanged {
+        from: f64,
+        to: f64,
+        reason: String,
+    },
+}
+
+impl Event {
+    /// How loudly it is logged: losing capacity is worth a warning, regaining it is routine.
+    pub fn level(&self) -> log::Level {
+        match self {
+            Event::BackendUnhealthy { .. } | Event::BreakerOpened { .. } => log::Level::Warn,
+            Event::RateChanged { from, to, .. } if to < from => log::Level::Warn,
+            _ => log::Level::Info,
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::BackendUnhealthy { backend } => write!(f, "backend {backend} is unhealthy"),
+            Event::BackendHealthy { backend } => {
+                write!(f, "backend {backend} is healthy again; warming up at 25%")
+            }
+            Event::WarmUpStep { backend, percent } => {
+                write!(f, "backend {backend} warm-up at {percent}%")
+            }
+            Event::BreakerOpened { backend } => write!(f, "circuit breaker for {backend} opened"),
+            Event::BreakerHalfOpen { backend } => {
+                write!(f, "circuit breaker for {backend} is half-open; probing")
+            }
+            Event::BreakerClosed { backend } => {
+                write!(f, "circuit breaker for {backend} closed; warming up at 25%")
+            }
+            Event::RateChanged { from, to, reason } => {
+                let decision = if to < from { "reduce" } else { "recover" };
+                write!(
+                    f,
+                    "adaptive: {decision} rate {from:.1} -> {to:.1} req/s ({reason})"
+                )
+            }
+        }
+    }
+}
+
+/// An event and when it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
     pub at: SystemTime,
-    pub level: log::Level,
-    pub message: String,
+    pub event: Event,
 }
 
 /// A bounded ring of recent events. Written rarely (state changes only), read once per refresh.
 #[derive(Debug, Default)]
 pub struct EventLog {
-    ring: Mutex<VecDeque<Event>>,
+    ring: Mutex<VecDeque<Recorded>>,
 }
 
 impl EventLog {
@@ -26,22 +104,21 @@ impl EventLog {
         Self::default()
     }
 
-    /// Logs `message` at `level` and keeps it.
-    pub fn record(&self, level: log::Level, message: String) {
-        log::log!(target: "aegis::events", level, "{message}");
+    /// Logs `event` at its level and keeps it.
+    pub fn record(&self, event: Event) {
+        log::log!(target: "aegis::events", event.level(), "{event}");
         let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
         if ring.len() == CAPACITY {
             ring.pop_front();
         }
-        ring.push_back(Event {
+        ring.push_back(Recorded {
             at: SystemTime::now(),
-            level,
-            message,
+            event,
         });
     }
 
     /// The kept events, oldest first.
-    pub fn recent(&self) -> Vec<Event> {
+    pub fn recent(&self) -> Vec<Recorded> {
         let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
         ring.iter().cloned().collect()
     }
@@ -51,18 +128,78 @@ impl EventLog {
 mod tests {
     use super::*;
 
+    fn step(percent: u8) -> Event {
+        Event::WarmUpStep {
+            backend: "http://a.example".into(),
+            percent,
+        }
+    }
+
     #[test]
     fn keeps_the_latest_events_only() {
         let log = EventLog::new();
         for i in 0..(CAPACITY + 5) {
-            log.record(log::Level::Info, format!("event {i}"));
+            log.record(step(i as u8));
         }
         let recent = log.recent();
         assert_eq!(recent.len(), CAPACITY);
-        assert_eq!(recent[0].message, "event 5");
-        assert_eq!(
-            recent.last().unwrap().message,
-            format!("event {}", CAPACITY + 4)
-        );
+        assert_eq!(recent[0].event, step(5));
+        assert_eq!(recent.last().unwrap().event, step(CAPACITY as u8 + 4));
+    }
+
+    #[test]
+    fn wording_and_level_of_each_event() {
+        let backend = || "http://a.example".to_string();
+        let rate = |from, to| Event::RateChanged {
+            from,
+            to,
+            reason: "P95 900ms above 500ms".into(),
+        };
+        let table = [
+            (
+                Event::BackendUnhealthy { backend: backend() },
+                log::Level::Warn,
+                "backend http://a.example is unhealthy",
+            ),
+            (
+                Event::BackendHealthy { backend: backend() },
+                log::Level::Info,
+                "backend http://a.example is healthy again; warming up at 25%",
+            ),
+            (
+                step(50),
+                log::Level::Info,
+                "backend http://a.example warm-up at 50%",
+            ),
+            (
+                Event::BreakerOpened { backend: backend() },
+                log::Level::Warn,
+                "circuit breaker for http://a.example opened",
+            ),
+            (
+                Event::BreakerHalfOpen { backend: backend() },
+                log::Level::Info,
+                "circuit breaker for http://a.example is half-open; probing",
+            ),
+            (
+                Event::BreakerClosed { backend: backend() },
+                log::Level::Info,
+                "circuit breaker for http://a.example closed; warming up at 25%",
+            ),
+            (
+                rate(80.0, 40.0),
+                log::Level::Warn,
+                "adaptive: reduce rate 80.0 -> 40.0 req/s (P95 900ms above 500ms)",
+            ),
+            (
+                rate(40.0, 44.0),
+                log::Level::Info,
+                "adaptive: recover rate 40.0 -> 44.0 req/s (P95 900ms above 500ms)",
+            ),
+        ];
+        for (event, level, text) in table {
+            assert_eq!(event.level(), level, "{event:?}");
+            assert_eq!(event.to_string(), text);
+        }
     }
 }

@@ -10,13 +10,18 @@
 //! - [`balance`]: the backend pool, smooth weighted round-robin, health checks and warm-up.
 //! - [`breaker`]: the per-backend circuit breaker (pure state machine + lock-light cell).
 //! - [`limit`]: the per-client rate limiter on `pingora-limits` and the adaptive loop.
-//! - [`metrics`]: lock-free counters and histograms, the sampler and the [`metrics::Snapshot`].
+//! - [`metrics`]: the recorders: lock-free counters and latency histograms.
+//! - [`status`]: the once-a-second sampler and the [`status::Snapshot`] that `/status`, `/metrics`
+//!   and the dashboard read.
+//! - [`reply`]: the answers Aegis writes itself ([`reply::LocalReply`]): its own refusals and
+//!   upstream failures.
 //! - [`admin`]: the admin listener (`/metrics`, `/status`, `/healthz`).
 //! - [`tui`]: the terminal dashboard (local or fed by a remote `/status`).
 //! - [`security`]: SSRF policy, IP masking, security and hop-by-hop headers, request validators.
 //! - [`lifecycle`]: shutdown signals, in-flight counting and drain.
 //! - [`logging`]: JSON or text log lines on `log` + `env_logger`.
-//! - [`events`]: the ring of recent state changes shown to operators.
+//! - [`events`]: the typed state changes ([`events::Event`]) and the ring of recent ones shown to
+//!   operators.
 //!
 //! Invariants: only `proxy` touches Pingora's `Session`; policies (breaker, warm-up, schedule,
 //! validation) are pure and take time as an argument; nothing on the request path takes a lock
@@ -33,6 +38,8 @@ pub mod limit;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;
+pub mod reply;
 pub mod security;
 pub mod server;
+pub mod status;
 pub mod tui;

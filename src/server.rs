@@ -9,10 +9,10 @@ use crate::events::EventLog;
 use crate::lifecycle::{self, DrainService, Lifecycle, ShutdownSignals};
 use crate::limit::adaptive::{AdaptiveService, AdaptiveStatus};
 use crate::limit::RateLimiter;
-use crate::metrics::observer::{SamplerService, StaticInfo};
-use crate::metrics::{Metrics, Observer};
+use crate::metrics::Metrics;
 use crate::proxy::deadline::HeaderDeadline;
-use crate::proxy::{AegisProxy, Guard, ProxySettings};
+use crate::proxy::{AegisProxy, ProxySettings, RequestRules};
+use crate::status::{Observer, SamplerService, Sources, StaticInfo};
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::{Opt, ServerConf};
@@ -67,15 +67,15 @@ impl Components {
             max_rate: config.adaptive.max_rate,
             adaptive_enabled: config.adaptive.enabled,
         };
-        let observer = Arc::new(Observer::new(
+        let observer = Arc::new(Observer::new(Sources {
             info,
-            metrics.clone(),
-            pool.clone(),
-            limiter.clone(),
-            adaptive.clone(),
-            events.clone(),
-            lifecycle.clone(),
-        ));
+            metrics: metrics.clone(),
+            pool: pool.clone(),
+            limiter: limiter.clone(),
+            adaptive: adaptive.clone(),
+            events: events.clone(),
+            lifecycle: lifecycle.clone(),
+        }));
         Components {
             events,
             pool,
@@ -139,7 +139,7 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         limiter: components.limiter.clone(),
         metrics: components.metrics.clone(),
         lifecycle: components.lifecycle.clone(),
-        guard: Guard {
+        rules: RequestRules {
             allowed_methods: config
                 .server
                 .allowed_methods

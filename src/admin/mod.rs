@@ -9,8 +9,8 @@
 
 mod prometheus_text;
 
-use crate::metrics::Observer;
 use crate::security::headers::SECURITY_HEADERS;
+use crate::status::Observer;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
@@ -65,9 +65,7 @@ pub fn route(observer: &Observer, method: &str, path: &str) -> Reply {
             content_type: "application/json",
             body: serde_json::to_vec(&observer.snapshot()).unwrap_or_default(),
         },
-        "/healthz" if observer.lifecycle.is_draining() => {
-            Reply::json(503, r#"{"status":"draining"}"#)
-        }
+        "/healthz" if observer.is_draining() => Reply::json(503, r#"{"status":"draining"}"#),
         "/healthz" => Reply::json(200, r#"{"status":"ok"}"#),
         _ => Reply::json(404, r#"{"error":"not found"}"#),
     }

@@ -1,7 +1,7 @@
 //! Renders a [`Snapshot`] in the Prometheus text format with the `prometheus` crate's encoder
 //! (`aegis_` prefix, the backend URL as a label).
 
-use crate::metrics::Snapshot;
+use crate::status::Snapshot;
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 fn gauge(
@@ -209,7 +209,7 @@ pub fn render(snapshot: &Snapshot) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::snapshot::BackendSnapshot;
+    use crate::status::snapshot::BackendSnapshot;
 
     #[test]
     fn renders_backend_series_with_labels() {

@@ -9,9 +9,9 @@ pub mod health;
 pub mod schedule;
 pub mod warmup;
 
-use crate::breaker::{BreakerCell, BreakerState, Ticket, Transition};
+use crate::breaker::{BreakerCell, BreakerState, Outcome, Ticket, Transition};
 use crate::config::{BackendSpec, Config};
-use crate::events::EventLog;
+use crate::events::{Event, EventLog};
 use arc_swap::ArcSwap;
 use pingora::upstreams::peer::HttpPeer;
 use std::net::SocketAddr;
@@ -181,17 +181,12 @@ impl UpstreamPool {
         }
     }
 
-    /// Records the outcome of a request sent to `index` (§4.4: success is any answer below 500).
-    pub fn record(&self, index: usize, ticket: Ticket, success: bool, now: Instant) {
+    /// Records how a request sent to `index` ended (§4.4: success is any answer below 500).
+    pub fn record(&self, index: usize, ticket: Ticket, outcome: Outcome, now: Instant) {
         let backend = &self.backends[index];
-        if let Some(t) = backend.breaker.record(ticket, success, now) {
+        if let Some(t) = backend.breaker.record(ticket, outcome, now) {
             self.on_transition(index, t);
         }
-    }
-
-    /// Hands back a ticket whose request produced no outcome.
-    pub fn release(&self, index: usize, ticket: Ticket) {
-        self.backends[index].breaker.release(ticket);
     }
 
     /// Health flips, from the health checks.
@@ -200,20 +195,12 @@ impl UpstreamPool {
         if backend.healthy.swap(healthy, Ordering::AcqRel) == healthy {
             return;
         }
+        let url = backend.spec.url.clone();
         if healthy {
             self.restart_warmup(index);
-            self.events.record(
-                log::Level::Info,
-                format!(
-                    "backend {} is healthy again; warming up at 25%",
-                    backend.spec.url
-                ),
-            );
+            self.events.record(Event::BackendHealthy { backend: url });
         } else {
-            self.events.record(
-                log::Level::Warn,
-                format!("backend {} is unhealthy", backend.spec.url),
-            );
+            self.events.record(Event::BackendUnhealthy { backend: url });
         }
         self.rebuild();
     }
@@ -228,10 +215,10 @@ impl UpstreamPool {
             stepped
         };
         if let Some(level) = stepped {
-            self.events.record(
-                log::Level::Info,
-                format!("backend {} warm-up at {}%", backend.spec.url, level * 25),
-            );
+            self.events.record(Event::WarmUpStep {
+                backend: backend.spec.url.clone(),
+                percent: level * 25,
+            });
             self.rebuild();
         }
     }
@@ -245,35 +232,22 @@ impl UpstreamPool {
 
     fn on_transition(&self, index: usize, transition: Transition) {
         let backend = &self.backends[index];
-        match transition {
+        let url = backend.spec.url.clone();
+        let event = match transition {
             Transition::Opened => {
                 if let Some(at) = backend.breaker.half_open_at() {
                     self.next_half_open
                         .fetch_min(self.nanos(at), Ordering::AcqRel);
                 }
-                self.events.record(
-                    log::Level::Warn,
-                    format!("circuit breaker for {} opened", backend.spec.url),
-                );
+                Event::BreakerOpened { backend: url }
             }
-            Transition::HalfOpened => self.events.record(
-                log::Level::Info,
-                format!(
-                    "circuit breaker for {} is half-open; probing",
-                    backend.spec.url
-                ),
-            ),
+            Transition::HalfOpened => Event::BreakerHalfOpen { backend: url },
             Transition::Closed => {
                 self.restart_warmup(index);
-                self.events.record(
-                    log::Level::Info,
-                    format!(
-                        "circuit breaker for {} closed; warming up at 25%",
-                        backend.spec.url
-                    ),
-                );
+                Event::BreakerClosed { backend: url }
             }
-        }
+        };
+        self.events.record(event);
         self.rebuild();
     }
 
@@ -362,8 +336,8 @@ mod tests {
         let now = Instant::now();
         pool.set_healthy(2, false);
         let ticket = Ticket { probe: false };
-        pool.record(0, ticket, false, now);
-        pool.record(0, ticket, false, now);
+        pool.record(0, ticket, Outcome::Failure, now);
+        pool.record(0, ticket, Outcome::Failure, now);
         assert_eq!(pool.backends()[0].breaker_state(), BreakerState::Open);
         for _ in 0..10 {
             assert_eq!(pick(&pool, now), 1);

@@ -4,7 +4,7 @@
 //! taking the lock, so a healthy backend's requests never serialize on it. The lock is taken only
 //! when something changes: a failure, or any request while open or half-open.
 
-use super::{BreakerState, CircuitBreaker, Ticket, Transition};
+use super::{BreakerState, CircuitBreaker, Outcome, Ticket, Transition};
 use crate::config::BreakerSettings;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Mutex;
@@ -71,17 +71,19 @@ impl BreakerCell {
         (ticket, transition)
     }
 
-    pub fn release(&self, ticket: Ticket) {
-        if ticket.probe {
-            self.with(|b| b.release(ticket));
-        }
-    }
-
-    pub fn record(&self, ticket: Ticket, success: bool, now: Instant) -> Option<Transition> {
-        if success && !ticket.probe && self.clean.load(Ordering::Acquire) {
+    /// Records how the request sent with `ticket` ended.
+    pub fn record(&self, ticket: Ticket, outcome: Outcome, now: Instant) -> Option<Transition> {
+        // The common cases change nothing and take no lock: a success while closed and clean,
+        // and a request that taught nothing and held no probe place.
+        let unchanged = match outcome {
+            Outcome::Success => !ticket.probe && self.clean.load(Ordering::Acquire),
+            Outcome::Nothing => !ticket.probe,
+            Outcome::Failure => false,
+        };
+        if unchanged {
             return None;
         }
-        self.with(|b| b.record(ticket, success, now)).0
+        self.with(|b| b.record(ticket, outcome, now)).0
     }
 
     /// Runs `f` under the lock and refreshes the atomic mirrors.

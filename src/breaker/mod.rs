@@ -38,6 +38,17 @@ pub enum Transition {
     Closed,
 }
 
+/// How a request sent to a backend ended, as its breaker counts it (§4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The backend answered below 500.
+    Success,
+    /// It answered 5xx, or could not be reached or read.
+    Failure,
+    /// Nothing to learn: the client left, or a stale pooled connection is retried elsewhere.
+    Nothing,
+}
+
 /// Permission to send one request, handed back with its outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket {
@@ -120,15 +131,23 @@ impl CircuitBreaker {
         (ticket, transition)
     }
 
-    /// Gives back a ticket whose request never produced an outcome (e.g. the client left).
-    pub fn release(&mut self, ticket: Ticket) {
+    /// Gives back a ticket whose request produced no outcome (e.g. the client left).
+    fn release(&mut self, ticket: Ticket) {
         if ticket.probe && self.state == BreakerState::HalfOpen {
             self.probes_in_flight = self.probes_in_flight.saturating_sub(1);
         }
     }
 
     /// Records the outcome of a request sent with `ticket`.
-    pub fn record(&mut self, ticket: Ticket, success: bool, now: Instant) -> Option<Transition> {
+    pub fn record(&mut self, ticket: Ticket, outcome: Outcome, now: Instant) -> Option<Transition> {
+        let success = match outcome {
+            Outcome::Success => true,
+            Outcome::Failure => false,
+            Outcome::Nothing => {
+                self.release(ticket);
+                return None;
+            }
+        };
         match self.state {
             BreakerState::Closed if success => {
                 self.failures = 0;
@@ -189,16 +208,19 @@ mod tests {
     fn opens_after_consecutive_failures_only() {
         let t0 = Instant::now();
         let mut b = breaker();
-        assert_eq!(b.record(NORMAL, false, t0), None);
-        assert_eq!(b.record(NORMAL, false, t0), None);
+        assert_eq!(b.record(NORMAL, Outcome::Failure, t0), None);
+        assert_eq!(b.record(NORMAL, Outcome::Failure, t0), None);
         assert_eq!(
-            b.record(NORMAL, true, t0),
+            b.record(NORMAL, Outcome::Success, t0),
             None,
             "a success resets the count"
         );
-        assert_eq!(b.record(NORMAL, false, t0), None);
-        assert_eq!(b.record(NORMAL, false, t0), None);
-        assert_eq!(b.record(NORMAL, false, t0), Some(Transition::Opened));
+        assert_eq!(b.record(NORMAL, Outcome::Failure, t0), None);
+        assert_eq!(b.record(NORMAL, Outcome::Failure, t0), None);
+        assert_eq!(
+            b.record(NORMAL, Outcome::Failure, t0),
+            Some(Transition::Opened)
+        );
         assert_eq!(b.state(), BreakerState::Open);
         assert_eq!(b.try_acquire(t0), (None, None));
     }
@@ -208,7 +230,7 @@ mod tests {
         let t0 = Instant::now();
         let mut b = breaker();
         for _ in 0..3 {
-            b.record(NORMAL, false, t0);
+            b.record(NORMAL, Outcome::Failure, t0);
         }
         assert_eq!(b.half_open_at(), Some(t0 + Duration::from_secs(30)));
         assert_eq!(b.try_acquire(t0 + Duration::from_secs(29)).0, None);
@@ -223,7 +245,7 @@ mod tests {
             (None, None),
             "at most half_open_max_requests in flight"
         );
-        b.release(PROBE);
+        b.record(PROBE, Outcome::Nothing, t1);
         assert_eq!(
             b.try_acquire(t1).0,
             Some(PROBE),
@@ -236,18 +258,21 @@ mod tests {
         let t0 = Instant::now();
         let mut b = breaker();
         for _ in 0..3 {
-            b.record(NORMAL, false, t0);
+            b.record(NORMAL, Outcome::Failure, t0);
         }
         let t1 = t0 + Duration::from_secs(31);
         b.try_acquire(t1);
         b.try_acquire(t1);
         assert_eq!(
-            b.record(NORMAL, false, t1),
+            b.record(NORMAL, Outcome::Failure, t1),
             None,
             "late results of old requests are ignored"
         );
-        assert_eq!(b.record(PROBE, true, t1), None);
-        assert_eq!(b.record(PROBE, true, t1), Some(Transition::Closed));
+        assert_eq!(b.record(PROBE, Outcome::Success, t1), None);
+        assert_eq!(
+            b.record(PROBE, Outcome::Success, t1),
+            Some(Transition::Closed)
+        );
         assert_eq!(b.state(), BreakerState::Closed);
         assert_eq!(b.consecutive_failures(), 0);
     }
@@ -257,11 +282,14 @@ mod tests {
         let t0 = Instant::now();
         let mut b = breaker();
         for _ in 0..3 {
-            b.record(NORMAL, false, t0);
+            b.record(NORMAL, Outcome::Failure, t0);
         }
         let t1 = t0 + Duration::from_secs(40);
         b.try_acquire(t1);
-        assert_eq!(b.record(PROBE, false, t1), Some(Transition::Opened));
+        assert_eq!(
+            b.record(PROBE, Outcome::Failure, t1),
+            Some(Transition::Opened)
+        );
         assert_eq!(b.half_open_at(), Some(t1 + Duration::from_secs(30)));
         assert_eq!(b.try_acquire(t1 + Duration::from_secs(29)).0, None);
         assert_eq!(

@@ -8,7 +8,7 @@ use super::RateLimiter;
 use crate::balance::UpstreamPool;
 use crate::breaker::BreakerState;
 use crate::config::AdaptiveSettings;
-use crate::events::EventLog;
+use crate::events::{Event, EventLog};
 use crate::metrics::histogram::{difference, quantile_ms};
 use crate::metrics::Metrics;
 use async_trait::async_trait;
@@ -155,21 +155,11 @@ impl AdaptiveService {
         let evaluation = decide(p95, rate, last_reduced, &self.settings);
         if evaluation.rate != rate {
             self.limiter.set_rate(evaluation.rate);
-            // Tightening is worth an operator's attention; relaxing is routine.
-            let level = if evaluation.decision == Decision::Reduce {
-                log::Level::Warn
-            } else {
-                log::Level::Info
-            };
-            self.events.record(
-                level,
-                format!(
-                    "adaptive: {} rate {rate:.1} -> {:.1} req/s ({})",
-                    evaluation.decision.as_str(),
-                    evaluation.rate,
-                    evaluation.reason
-                ),
-            );
+            self.events.record(Event::RateChanged {
+                from: rate,
+                to: evaluation.rate,
+                reason: evaluation.reason.clone(),
+            });
         }
         let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
         status.push(evaluation.clone(), p95);

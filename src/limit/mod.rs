@@ -105,13 +105,13 @@ impl RateLimiter {
     pub fn check(&self, client: ClientKey) -> Verdict {
         let limit = self.rate() * self.window_secs;
         let verdict = self.window.rate_with(&client, |c: RateComponents| {
-            evaluate(
-                c.prev_samples as f64,
-                c.curr_samples as f64,
-                c.current_interval_fraction,
+            evaluate(&Window {
+                previous: c.prev_samples as f64,
+                current: c.curr_samples as f64,
+                elapsed: c.current_interval_fraction,
                 limit,
-                self.window_secs,
-            )
+                length_secs: self.window_secs,
+            })
         });
         if verdict == Verdict::Allow {
             self.window.observe(&client, 1);
@@ -125,26 +125,41 @@ pub fn window_for(burst: u32, rate: f64) -> f64 {
     (burst as f64 / rate).clamp(1.0, 60.0)
 }
 
-/// The sliding-window decision: `previous` and `current` window counts, how far into the current
-/// window we are (0..1), the window's admission `limit` and its length.
-pub fn evaluate(
-    previous: f64,
-    current: f64,
-    fraction: f64,
-    limit: f64,
-    window_secs: f64,
-) -> Verdict {
-    let estimate = previous * (1.0 - fraction) + current;
-    if estimate + 1.0 <= limit {
+/// One client's sliding window as a request finds it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    /// Requests admitted in the previous fixed window.
+    pub previous: f64,
+    /// Requests admitted so far in the current fixed window.
+    pub current: f64,
+    /// How far into the current fixed window we are, 0..1.
+    pub elapsed: f64,
+    /// Requests the window admits (`rate × length_secs`).
+    pub limit: f64,
+    /// The window's length in seconds.
+    pub length_secs: f64,
+}
+
+/// The sliding-window decision for one more request.
+pub fn evaluate(window: &Window) -> Verdict {
+    let estimate = window.previous * (1.0 - window.elapsed) + window.current;
+    if estimate + 1.0 <= window.limit {
         return Verdict::Allow;
     }
     Verdict::Limit {
-        retry_after: retry_after(previous, current, fraction, limit, window_secs),
+        retry_after: retry_after(window),
     }
 }
 
 /// Whole seconds until one more request fits, assuming the client sends nothing meanwhile.
-fn retry_after(previous: f64, current: f64, fraction: f64, limit: f64, window_secs: f64) -> u64 {
+fn retry_after(window: &Window) -> u64 {
+    let Window {
+        previous,
+        current,
+        elapsed: fraction,
+        limit,
+        length_secs,
+    } = *window;
     let room = limit - 1.0;
     let wait_fraction = if current <= room && previous > 0.0 {
         // The previous window's weight fades within this window.
@@ -157,7 +172,7 @@ fn retry_after(previous: f64, current: f64, fraction: f64, limit: f64, window_se
     } else {
         after_rotation(current, room, fraction)
     };
-    ((wait_fraction * window_secs).ceil() as u64).max(1)
+    ((wait_fraction * length_secs).ceil() as u64).max(1)
 }
 
 /// Fraction of a window to wait when the current window must first become the previous one.
@@ -173,55 +188,94 @@ fn after_rotation(current: f64, room: f64, fraction: f64) -> f64 {
 mod tests {
     use super::*;
 
+    /// Burst 150 at rate 100: a 1.5 s window admitting 150, at the start of a fresh window.
+    const FRESH: Window = Window {
+        previous: 0.0,
+        current: 0.0,
+        elapsed: 0.0,
+        limit: 150.0,
+        length_secs: 1.5,
+    };
+
+    fn limited() -> Verdict {
+        Verdict::Limit { retry_after: 1 }
+    }
+
     #[test]
     fn a_fresh_client_gets_its_burst_at_once() {
-        // burst 150 at rate 100: W = 1.5 s, L = 150.
-        let (w, l) = (window_for(150, 100.0), 150.0);
-        assert_eq!(w, 1.5);
+        assert_eq!(window_for(150, 100.0), FRESH.length_secs);
         for n in 0..150 {
-            assert_eq!(evaluate(0.0, n as f64, 0.0, l, w), Verdict::Allow, "{n}");
+            let window = Window {
+                current: n as f64,
+                ..FRESH
+            };
+            assert_eq!(evaluate(&window), Verdict::Allow, "{n}");
         }
-        assert!(matches!(
-            evaluate(0.0, 150.0, 0.0, l, w),
-            Verdict::Limit { .. }
-        ));
+        let full = Window {
+            current: 150.0,
+            ..FRESH
+        };
+        assert!(matches!(evaluate(&full), Verdict::Limit { .. }));
     }
 
     #[test]
-    fn the_previous_window_fades() {
-        let (w, l) = (1.5, 150.0);
-        // A full previous window and half the current gone: 150 × 0.5 = 75 counted.
-        assert_eq!(evaluate(150.0, 74.0, 0.5, l, w), Verdict::Allow);
-        assert!(matches!(
-            evaluate(150.0, 75.0, 0.5, l, w),
-            Verdict::Limit { .. }
-        ));
-    }
-
-    #[test]
-    fn retry_after_is_honest() {
-        let w = 1.5;
-        // Burst used up at the very start of a window: wait the rest of it (1.5 s → 2 s) and
-        // then for the new previous window to fade by 1/150th (0.01 s): 2 s.
-        assert_eq!(
-            evaluate(0.0, 150.0, 0.0, 150.0, w),
-            Verdict::Limit { retry_after: 2 }
-        );
-        // 75 + 75: the previous window's weight must drop by one request: 1/150 of the window.
-        assert_eq!(
-            evaluate(150.0, 75.0, 0.5, 150.0, w),
-            Verdict::Limit { retry_after: 1 }
-        );
-        // A 10 s window where the previous window was full and the current one is full too.
-        assert_eq!(
-            evaluate(100.0, 100.0, 0.9, 100.0, 10.0),
-            Verdict::Limit { retry_after: 2 }
-        );
-        // Long windows give long waits: 60 s window just started and full.
-        assert_eq!(
-            evaluate(0.0, 600.0, 0.0, 600.0, 60.0),
-            Verdict::Limit { retry_after: 61 }
-        );
+    fn sliding_window_table() {
+        // (window, verdict): `Limit` carries the honest `retry_after`.
+        let table = [
+            // A full previous window and half the current gone: 150 × 0.5 = 75 counted.
+            (
+                Window {
+                    previous: 150.0,
+                    current: 74.0,
+                    elapsed: 0.5,
+                    ..FRESH
+                },
+                Verdict::Allow,
+            ),
+            // 75 + 75: the previous window's weight must drop by one request: 1/150 of it.
+            (
+                Window {
+                    previous: 150.0,
+                    current: 75.0,
+                    elapsed: 0.5,
+                    ..FRESH
+                },
+                limited(),
+            ),
+            // Burst used up at the very start of a window: wait the rest of it (1.5 s → 2 s)
+            // and then for the new previous window to fade by 1/150th (0.01 s): 2 s.
+            (
+                Window {
+                    current: 150.0,
+                    ..FRESH
+                },
+                Verdict::Limit { retry_after: 2 },
+            ),
+            // A 10 s window where the previous window was full and the current one is too.
+            (
+                Window {
+                    previous: 100.0,
+                    current: 100.0,
+                    elapsed: 0.9,
+                    limit: 100.0,
+                    length_secs: 10.0,
+                },
+                Verdict::Limit { retry_after: 2 },
+            ),
+            // Long windows give long waits: a 60 s window just started and full.
+            (
+                Window {
+                    current: 600.0,
+                    limit: 600.0,
+                    length_secs: 60.0,
+                    ..FRESH
+                },
+                Verdict::Limit { retry_after: 61 },
+            ),
+        ];
+        for (window, verdict) in table {
+            assert_eq!(evaluate(&window), verdict, "{window:?}");
+        }
     }
 
     #[test]

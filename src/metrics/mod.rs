@@ -1,19 +1,13 @@
-//! Metrics (§7.2): counters and latency histograms recorded on the request path with relaxed
-//! atomics only (no lock), and the [`Observer`] that turns them into a [`Snapshot`] for the
-//! adaptive loop, the admin listener and the dashboard.
+//! Metrics (§7.2): the recorders — counters and latency histograms written on the request path
+//! with relaxed atomics only (no lock). The adaptive loop reads them directly; `status` samples
+//! them into the snapshot operators see.
 //!
 //! - `histogram`: the log-linear latency histogram (pure arithmetic + atomic buckets).
-//! - `snapshot`: the plain-data snapshot types (serde).
-//! - `observer`: the once-a-second sampler and the snapshot builder.
 
 pub mod histogram;
-pub mod observer;
-pub mod snapshot;
 
-pub use observer::Observer;
-pub use snapshot::Snapshot;
-
-use crate::proxy::Refusal;
+use crate::breaker::Outcome;
+use crate::reply::LocalReply;
 use histogram::LatencyHistogram;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,7 +33,8 @@ impl BackendMetrics {
 pub struct Metrics {
     pub requests: AtomicU64,
     classes: [AtomicU64; 5],
-    refusals: [AtomicU64; Refusal::KINDS],
+    /// Local replies by [`LocalReply::index`].
+    local_replies: [AtomicU64; LocalReply::KINDS],
     backends: Box<[BackendMetrics]>,
     limited_clients: ClientSketch,
 }
@@ -49,7 +44,7 @@ impl Metrics {
         Metrics {
             requests: AtomicU64::new(0),
             classes: Default::default(),
-            refusals: Default::default(),
+            local_replies: Default::default(),
             backends: (0..backends).map(|_| BackendMetrics::default()).collect(),
             limited_clients: ClientSketch::default(),
         }
@@ -60,13 +55,13 @@ impl Metrics {
     }
 
     /// One finished request: its status and, when Aegis answered itself, why.
-    pub fn record_response(&self, status: u16, refusal: Option<Refusal>) {
+    pub fn record_response(&self, status: u16, reply: Option<LocalReply>) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         if (100..600).contains(&status) {
             self.classes[(status / 100 - 1) as usize].fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(refusal) = refusal {
-            self.refusals[refusal.index()].fetch_add(1, Ordering::Relaxed);
+        if let Some(reply) = reply {
+            self.local_replies[reply.index()].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -78,10 +73,10 @@ impl Metrics {
     }
 
     /// The request handed to backend `index` is over.
-    pub fn backend_finished(&self, index: usize, failed: bool, latency: Option<Duration>) {
+    pub fn backend_finished(&self, index: usize, outcome: Outcome, latency: Option<Duration>) {
         let b = &self.backends[index];
         b.in_flight.fetch_sub(1, Ordering::Relaxed);
-        if failed {
+        if outcome == Outcome::Failure {
             b.failures.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(latency) = latency {
@@ -98,8 +93,14 @@ impl Metrics {
         std::array::from_fn(|i| self.classes[i].load(Ordering::Relaxed))
     }
 
-    pub fn refusals(&self) -> [u64; Refusal::KINDS] {
-        std::array::from_fn(|i| self.refusals[i].load(Ordering::Relaxed))
+    /// Local replies so far, by [`LocalReply::index`].
+    pub fn local_replies(&self) -> [u64; LocalReply::KINDS] {
+        std::array::from_fn(|i| self.local_replies[i].load(Ordering::Relaxed))
+    }
+
+    /// Local replies of one kind so far.
+    pub fn local_replies_of(&self, kind: LocalReply) -> u64 {
+        self.local_replies[kind.index()].load(Ordering::Relaxed)
     }
 
     /// Distinct clients limited since the last call, and resets the estimate.
@@ -151,21 +152,21 @@ impl ClientSketch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reply::{Refusal, UpstreamFailure};
 
     #[test]
-    fn responses_and_refusals_are_counted() {
+    fn responses_and_local_replies_are_counted() {
         let m = Metrics::new(2);
+        let limited = LocalReply::from(Refusal::RateLimited { retry_after: 1 });
         m.record_response(200, None);
-        m.record_response(429, Some(Refusal::RateLimited { retry_after: 1 }));
-        m.record_response(503, Some(Refusal::NoHealthyBackend { retry_after: 1 }));
+        m.record_response(429, Some(limited));
+        m.record_response(502, Some(UpstreamFailure::BadGateway.into()));
         assert_eq!(m.status_classes(), [0, 1, 0, 1, 1]);
-        assert_eq!(
-            m.refusals()[Refusal::RateLimited { retry_after: 1 }.index()],
-            1
-        );
+        assert_eq!(m.local_replies_of(limited), 1);
+        assert_eq!(m.local_replies().iter().sum::<u64>(), 2);
         m.backend_started(1);
         assert_eq!(m.backend(1).in_flight(), 1);
-        m.backend_finished(1, true, Some(Duration::from_millis(3)));
+        m.backend_finished(1, Outcome::Failure, Some(Duration::from_millis(3)));
         assert_eq!(m.backend(1).in_flight(), 0);
         assert_eq!(m.backend(1).failures.load(Ordering::Relaxed), 1);
     }

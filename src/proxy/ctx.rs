@@ -1,9 +1,20 @@
 //! Per-request state carried through the proxy phases.
 
-use super::respond::Refusal;
-use crate::breaker::Ticket;
+use crate::breaker::{Outcome, Ticket};
 use crate::lifecycle::InFlight;
+use crate::reply::LocalReply;
 use std::time::{Duration, Instant};
+
+/// One try of the request on one backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// The backend's index in the pool.
+    pub backend: usize,
+    /// The breaker's permission, handed back with the outcome.
+    pub ticket: Ticket,
+    /// How the attempt ended, once recorded in the breaker (recorded once).
+    pub outcome: Option<Outcome>,
+}
 
 /// What one request has done so far.
 pub struct RequestCtx {
@@ -11,12 +22,10 @@ pub struct RequestCtx {
     /// header value so that both headers share one allocation.
     pub request_id: http::HeaderValue,
     pub started: Instant,
-    /// The backend of the current attempt, with its breaker ticket.
-    pub backend: Option<(usize, Ticket)>,
+    /// The current attempt, until it ends.
+    pub attempt: Option<Attempt>,
     /// The last backend tried (for the access log).
     pub last_backend: Option<usize>,
-    /// The current attempt's recorded outcome: `Some(failed)` once recorded in the breaker.
-    pub outcome: Option<bool>,
     /// Backends already tried (for retries on connect failure); inline, no allocation for the
     /// first four.
     pub tried: smallvec::SmallVec<[usize; 4]>,
@@ -25,7 +34,7 @@ pub struct RequestCtx {
     pub upstream_sent: Option<Instant>,
     pub upstream_latency: Option<Duration>,
     /// Set when Aegis answers the request itself.
-    pub refusal: Option<Refusal>,
+    pub reply: Option<LocalReply>,
     /// Request body bytes seen so far (for `server.max_body_bytes`).
     pub body_bytes: u64,
     /// Keeps the request counted as in flight until the context is dropped.
@@ -37,14 +46,13 @@ impl RequestCtx {
         RequestCtx {
             request_id: http::HeaderValue::from_static(""),
             started: Instant::now(),
-            backend: None,
+            attempt: None,
             last_backend: None,
-            outcome: None,
             tried: smallvec::SmallVec::new(),
             connect_failures: 0,
             upstream_sent: None,
             upstream_latency: None,
-            refusal: None,
+            reply: None,
             body_bytes: 0,
             _in_flight: in_flight,
         }

@@ -1,6 +1,6 @@
 //! What the backend receives (§3.7), and how upstream errors map to client answers.
 
-use super::respond::Refusal;
+use crate::reply::{LocalReply, Refusal, UpstreamFailure};
 use crate::security::headers::{strip_hop_by_hop, Direction, X_REQUEST_ID};
 use http::{HeaderName, HeaderValue};
 use pingora_core::{Error, ErrorSource, ErrorType, Result};
@@ -113,17 +113,18 @@ fn client_ip_value(ip: IpAddr) -> HeaderValue {
     })
 }
 
-/// The answer for a request that failed without a refusal of Aegis's own.
-pub fn refusal_for(e: &Error) -> Option<Refusal> {
-    match (e.esource(), e.etype()) {
-        (_, ErrorType::HTTPStatus(503)) => Some(Refusal::NoHealthyBackend { retry_after: 1 }),
-        (_, ErrorType::HTTPStatus(413)) => Some(Refusal::BodyTooLarge),
-        (_, ErrorType::HTTPStatus(code)) if *code < 500 => Some(Refusal::BadRequest),
+/// The answer for a request that failed without a refusal of Aegis's own; `None` when the client
+/// is gone and there is nobody to answer.
+pub fn reply_for(e: &Error) -> Option<LocalReply> {
+    let reply: LocalReply = match (e.esource(), e.etype()) {
+        (_, ErrorType::HTTPStatus(503)) => Refusal::NoHealthyBackend { retry_after: 1 }.into(),
+        (_, ErrorType::HTTPStatus(413)) => Refusal::BodyTooLarge.into(),
+        (_, ErrorType::HTTPStatus(code)) if *code < 500 => Refusal::BadRequest.into(),
         (
             ErrorSource::Upstream,
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout,
-        ) => Some(Refusal::GatewayTimeout),
-        (ErrorSource::Upstream, _) => Some(Refusal::BadGateway),
+        ) => UpstreamFailure::GatewayTimeout.into(),
+        (ErrorSource::Upstream, _) => UpstreamFailure::BadGateway.into(),
         (
             ErrorSource::Downstream,
             ErrorType::ReadTimedout
@@ -131,8 +132,9 @@ pub fn refusal_for(e: &Error) -> Option<Refusal> {
             | ErrorType::WriteError
             | ErrorType::ReadError
             | ErrorType::ConnectionClosed,
-        ) => None,
-        (ErrorSource::Downstream, _) => Some(Refusal::BadRequest),
-        _ => Some(Refusal::BadGateway),
-    }
+        ) => return None,
+        (ErrorSource::Downstream, _) => Refusal::BadRequest.into(),
+        _ => UpstreamFailure::BadGateway.into(),
+    };
+    Some(reply)
 }

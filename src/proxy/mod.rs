@@ -2,23 +2,24 @@
 //! delegates to a leaf module; per-request state lives in [`RequestCtx`].
 //!
 //! Request order (§3): rate limit → validation → upstream selection and forwarding → response
-//! rewriting. Responses Aegis writes itself go through [`respond::send`].
+//! rewriting. Responses Aegis writes itself (a [`LocalReply`]) go through [`respond::send`].
 
 mod ctx;
 pub mod deadline;
 pub mod forward;
-pub mod guard;
 pub mod respond;
+pub mod rules;
 
-pub use ctx::RequestCtx;
-pub use guard::Guard;
-pub use respond::Refusal;
+pub use ctx::{Attempt, RequestCtx};
+pub use rules::RequestRules;
 
 use crate::balance::{Selection, UpstreamPool};
+use crate::breaker::Outcome;
 use crate::lifecycle::Lifecycle;
 use crate::limit::{ClientKey, RateLimiter, Verdict};
 use crate::logging::{access, AccessEntry};
 use crate::metrics::Metrics;
+use crate::reply::{LocalReply, Refusal, UpstreamFailure};
 use crate::security::headers::finish_backend_response;
 use async_trait::async_trait;
 use pingora::prelude::HttpPeer;
@@ -44,17 +45,8 @@ pub struct AegisProxy {
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
     pub lifecycle: Arc<Lifecycle>,
-    pub guard: Guard,
+    pub rules: RequestRules,
     pub settings: ProxySettings,
-}
-
-/// How an attempt on a backend ended, for its breaker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Success,
-    Failure,
-    /// Nothing to learn (the client left, or a stale pooled connection is retried).
-    Nothing,
 }
 
 impl AegisProxy {
@@ -65,8 +57,9 @@ impl AegisProxy {
         ctx: &mut RequestCtx,
         refusal: Refusal,
     ) -> Result<bool> {
-        ctx.refusal = Some(refusal);
-        respond::send(session, refusal, &ctx.request_id, &self.settings.allow).await?;
+        let reply = LocalReply::Refused(refusal);
+        ctx.reply = Some(reply);
+        respond::send(session, reply, &ctx.request_id, &self.settings.allow).await?;
         Ok(true)
     }
 
@@ -75,34 +68,31 @@ impl AegisProxy {
         self.record_outcome_at(ctx, outcome, Instant::now);
     }
 
-    /// [`Self::record_outcome`], reading the time from `now` only when it is needed.
+    /// [`Self::record_outcome`], reading the time from `now` only when an outcome is recorded.
     fn record_outcome_at(
         &self,
         ctx: &mut RequestCtx,
         outcome: Outcome,
         now: impl FnOnce() -> Instant,
     ) {
-        let Some((index, ticket)) = ctx.backend else {
+        let Some(attempt) = ctx.attempt.as_mut() else {
             return;
         };
-        if ctx.outcome.is_some() {
+        if attempt.outcome.is_some() {
             return;
         }
-        ctx.outcome = Some(outcome == Outcome::Failure);
-        match outcome {
-            Outcome::Success => self.pool.record(index, ticket, true, now()),
-            Outcome::Failure => self.pool.record(index, ticket, false, now()),
-            Outcome::Nothing => self.pool.release(index, ticket),
-        }
+        attempt.outcome = Some(outcome);
+        self.pool
+            .record(attempt.backend, attempt.ticket, outcome, now());
     }
 
     /// Ends the current attempt: breaker outcome (if not yet recorded) and backend metrics.
     fn end_attempt(&self, ctx: &mut RequestCtx, outcome: Outcome) {
         self.record_outcome(ctx, outcome);
-        if let Some((index, _)) = ctx.backend.take() {
-            let failed = ctx.outcome.take().unwrap_or(false);
+        if let Some(attempt) = ctx.attempt.take() {
+            let outcome = attempt.outcome.unwrap_or(outcome);
             self.metrics
-                .backend_finished(index, failed, ctx.upstream_latency);
+                .backend_finished(attempt.backend, outcome, ctx.upstream_latency);
         }
     }
 }
@@ -153,7 +143,7 @@ impl ProxyHttp for AegisProxy {
             }
         }
         // §3 stage 2: validation (§3.1–§3.5).
-        if let Some(refusal) = self.guard.check(session) {
+        if let Some(refusal) = self.rules.check(session) {
             if session.req_header().method == http::Method::CONNECT {
                 // SECURITY: what follows a CONNECT is tunnel data, never another request.
                 session.set_keepalive(None);
@@ -173,8 +163,8 @@ impl ProxyHttp for AegisProxy {
         ctx.body_bytes += body.as_ref().map_or(0, |b| b.len() as u64);
         // SECURITY: a chunked body declares no length; cut it off as soon as it passes the
         // limit, aborting the backend request (§3.5).
-        if ctx.body_bytes > self.guard.max_body_bytes {
-            ctx.refusal = Some(Refusal::BodyTooLarge);
+        if ctx.body_bytes > self.rules.max_body_bytes {
+            ctx.reply = Some(Refusal::BodyTooLarge.into());
             return Error::e_explain(ErrorType::HTTPStatus(413), "request body too large");
         }
         Ok(())
@@ -194,9 +184,12 @@ impl ProxyHttp for AegisProxy {
         };
         match self.pool.select(now, &ctx.tried) {
             Selection::Chosen { index, ticket } => {
-                ctx.backend = Some((index, ticket));
+                ctx.attempt = Some(Attempt {
+                    backend: index,
+                    ticket,
+                    outcome: None,
+                });
                 ctx.last_backend = Some(index);
-                ctx.outcome = None;
                 ctx.upstream_latency = None;
                 ctx.tried.push(index);
                 self.metrics.backend_started(index);
@@ -205,12 +198,12 @@ impl ProxyHttp for AegisProxy {
             // A retry that finds no other backend answers for the failure it retried: the
             // backend was unreachable (502), not "nothing available".
             Selection::Unavailable { .. } if ctx.connect_failures > 0 => {
-                ctx.refusal = Some(Refusal::BadGateway);
+                ctx.reply = Some(UpstreamFailure::BadGateway.into());
                 Error::e_explain(ErrorType::HTTPStatus(502), "no other backend to retry on")
             }
             Selection::Unavailable { retry_after } => {
-                ctx.backend = None;
-                ctx.refusal = Some(Refusal::NoHealthyBackend { retry_after });
+                ctx.attempt = None;
+                ctx.reply = Some(Refusal::NoHealthyBackend { retry_after }.into());
                 Error::e_explain(ErrorType::HTTPStatus(503), "no backend available")
             }
         }
@@ -222,10 +215,10 @@ impl ProxyHttp for AegisProxy {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let Some((index, _)) = ctx.backend else {
+        let Some(attempt) = ctx.attempt else {
             return Error::e_explain(ErrorType::InternalError, "no backend chosen");
         };
-        let backend = &self.pool.backends()[index];
+        let backend = &self.pool.backends()[attempt.backend];
         forward::prepare_upstream_request(session, upstream, &backend.host_value, &ctx.request_id)?;
         ctx.upstream_sent = Some(Instant::now());
         Ok(())
@@ -295,8 +288,8 @@ impl ProxyHttp for AegisProxy {
             e.retry.decide_reuse(client_reused);
         }
         if e.retry() {
-            if let Some((index, _)) = ctx.backend {
-                ctx.tried.retain(|i| *i != index);
+            if let Some(attempt) = ctx.attempt {
+                ctx.tried.retain(|i| *i != attempt.backend);
             }
             self.end_attempt(ctx, Outcome::Nothing);
         } else if *e.esource() == ErrorSource::Upstream {
@@ -312,26 +305,26 @@ impl ProxyHttp for AegisProxy {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        let refusal = ctx.refusal.or_else(|| forward::refusal_for(e));
+        let reply = ctx.reply.or_else(|| forward::reply_for(e));
         if *e.esource() == ErrorSource::Upstream {
             self.record_outcome(ctx, Outcome::Failure);
         }
-        let Some(refusal) = refusal else {
+        let Some(reply) = reply else {
             // The client is gone; there is nobody to answer.
             return FailToProxy {
                 error_code: 0,
                 can_reuse_downstream: false,
             };
         };
-        ctx.refusal = Some(refusal);
+        ctx.reply = Some(reply);
         if let Err(write_error) =
-            respond::send(session, refusal, &ctx.request_id, &self.settings.allow).await
+            respond::send(session, reply, &ctx.request_id, &self.settings.allow).await
         {
             log::debug!("cannot send the error response: {write_error}");
         }
         FailToProxy {
-            error_code: refusal.status(),
-            can_reuse_downstream: !refusal.closes_connection() && refusal.status() < 500,
+            error_code: reply.status(),
+            can_reuse_downstream: !reply.closes_connection() && reply.status() < 500,
         }
     }
 
@@ -340,9 +333,9 @@ impl ProxyHttp for AegisProxy {
         let status = session
             .response_written()
             .map(|r| r.status.as_u16())
-            .or(ctx.refusal.map(|r| r.status()))
+            .or(ctx.reply.map(|r| r.status()))
             .unwrap_or(0);
-        self.metrics.record_response(status, ctx.refusal);
+        self.metrics.record_response(status, ctx.reply);
         if !access::enabled() {
             return;
         }
@@ -364,7 +357,7 @@ impl ProxyHttp for AegisProxy {
             upstream: ctx.upstream_latency,
             total: ctx.started.elapsed(),
             request_id: ctx.request_id.to_str().unwrap_or("-"),
-            refusal: ctx.refusal.map_or("-", |r| r.reason()),
+            refusal: ctx.reply.map_or("-", |r| r.reason()),
         };
         access::write(&entry);
     }

@@ -1,6 +1,7 @@
-//! Dashboard state: the last snapshot, the last error, and what a key press means.
+//! Dashboard state: the last snapshot, the last error, and what a key press means. Drawing it is
+//! `render.rs`'s job (`impl Widget for &App`); this file knows nothing of the screen.
 
-use crate::metrics::Snapshot;
+use crate::status::Snapshot;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 /// What the event loop should do after a key press.
@@ -16,11 +17,11 @@ pub enum Action {
 #[derive(Debug, Clone)]
 pub struct App {
     /// Where the data comes from ("local" or "remote 127.0.0.1:9100"); shown in the footer.
-    pub(super) source_label: String,
+    source_label: String,
     /// The last snapshot received; kept on screen when a later refresh fails.
-    pub(super) snapshot: Option<Snapshot>,
+    snapshot: Option<Snapshot>,
     /// Why the last refresh failed, until a refresh succeeds again.
-    pub(super) error: Option<String>,
+    error: Option<String>,
 }
 
 impl App {
@@ -61,9 +62,9 @@ impl App {
         }
     }
 
-    /// Draws the whole screen into `frame` (see `render.rs`).
-    pub fn render(&self, frame: &mut ratatui::Frame) {
-        super::render::draw(self, frame);
+    /// Where the data comes from, as shown in the footer.
+    pub fn source_label(&self) -> &str {
+        &self.source_label
     }
 
     /// The last snapshot received, if any.

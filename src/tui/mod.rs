@@ -26,7 +26,7 @@ mod table;
 pub use app::{Action, App};
 pub use remote::RemoteSource;
 
-use crate::metrics::Snapshot;
+use crate::status::Snapshot;
 use crossterm::event::{self, Event};
 use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
 use crossterm::{cursor, execute};
@@ -136,7 +136,7 @@ fn event_loop(
             }
         }
         if dirty {
-            terminal.draw(|frame| app.render(frame))?;
+            terminal.draw(|frame| frame.render_widget(&app, frame.area()))?;
             dirty = false;
         }
         if event::poll(TICK)? {

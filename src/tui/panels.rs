@@ -2,12 +2,12 @@
 
 use super::format::{clock_utc, number};
 use super::sanitize::clean;
-use crate::metrics::snapshot::{EventSnapshot, RateLimitSnapshot};
+use crate::status::snapshot::{EventSnapshot, RateLimitSnapshot};
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Sparkline};
-use ratatui::Frame;
+use ratatui::widgets::{Block, Paragraph, Sparkline, Widget};
 use std::borrow::Cow;
 
 /// Dimmed text: field names and secondary information.
@@ -16,12 +16,7 @@ pub(super) fn label<'a>(text: impl Into<Cow<'a, str>>) -> Span<'a> {
 }
 
 /// The rate-limit and adaptive panel: two lines when narrow, four when wide.
-pub(super) fn draw_rate_limit(
-    limit: &RateLimitSnapshot,
-    wide: bool,
-    frame: &mut Frame,
-    area: Rect,
-) {
+pub(super) fn draw_rate_limit(limit: &RateLimitSnapshot, wide: bool, area: Rect, buf: &mut Buffer) {
     let rate = vec![
         label("rate "),
         Span::raw(format!("{}/s", number(limit.current_rate))).bold(),
@@ -62,10 +57,9 @@ pub(super) fn draw_rate_limit(
     } else {
         " Rate limit "
     };
-    frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(title)),
-        area,
-    );
+    Paragraph::new(lines)
+        .block(Block::bordered().title(title))
+        .render(area, buf);
 }
 
 /// "P95 123.4 / 200 ms" coloured against the threshold, and "last reduce: why".
@@ -102,7 +96,7 @@ fn adaptive_spans(limit: &RateLimitSnapshot) -> (Vec<Span<'static>>, Vec<Span<'s
 
 /// Requests per second, newest at the right edge. Each second takes one column, or several when
 /// the panel is wide enough to hold the whole minute more than once.
-pub(super) fn draw_sparkline(history: &[u64], frame: &mut Frame, area: Rect) {
+pub(super) fn draw_sparkline(history: &[u64], area: Rect, buf: &mut Buffer) {
     let block = Block::bordered();
     let inner = block.inner(area);
     let width = usize::from(inner.width);
@@ -118,9 +112,9 @@ pub(super) fn draw_sparkline(history: &[u64], frame: &mut Frame, area: Rect) {
         .collect();
     let peak = shown.iter().copied().max().unwrap_or(0);
     let title = format!(" req/s · last {}s · peak {peak} ", shown.len());
-    frame.render_widget(block.title(title), area);
+    block.title(title).render(area, buf);
     if data.is_empty() {
-        frame.render_widget(Paragraph::new(label("no data yet")), inner);
+        Paragraph::new(label("no data yet")).render(inner, buf);
         return;
     }
     let used = u16::try_from(data.len())
@@ -135,11 +129,11 @@ pub(super) fn draw_sparkline(history: &[u64], frame: &mut Frame, area: Rect) {
         .data(&data)
         .max(peak.max(1))
         .style(Style::new().fg(Color::Cyan));
-    frame.render_widget(sparkline, chart);
+    sparkline.render(chart, buf);
 }
 
 /// The latest events, newest first, as many as fit.
-pub(super) fn draw_events(events: &[EventSnapshot], frame: &mut Frame, area: Rect) {
+pub(super) fn draw_events(events: &[EventSnapshot], area: Rect, buf: &mut Buffer) {
     let block = Block::bordered().title(" Events · newest first · UTC ");
     let room = usize::from(block.inner(area).height);
     let lines: Vec<Line> = if events.is_empty() {
@@ -147,7 +141,7 @@ pub(super) fn draw_events(events: &[EventSnapshot], frame: &mut Frame, area: Rec
     } else {
         events.iter().rev().take(room).map(event_line).collect()
     };
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+    Paragraph::new(lines).block(block).render(area, buf);
 }
 
 fn event_line(event: &EventSnapshot) -> Line<'static> {
@@ -167,16 +161,12 @@ fn event_line(event: &EventSnapshot) -> Line<'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ratatui::backend::TestBackend;
-    use ratatui::buffer::Buffer;
-    use ratatui::Terminal;
 
-    fn render(width: u16, height: u16, draw: impl FnOnce(&mut Frame, Rect)) -> Buffer {
-        let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-        terminal
-            .draw(|frame| draw(frame, frame.area()))
-            .expect("draw");
-        terminal.backend().buffer().clone()
+    fn render(width: u16, height: u16, draw: impl FnOnce(Rect, &mut Buffer)) -> Buffer {
+        let area = Rect::new(0, 0, width, height);
+        let mut buffer = Buffer::empty(area);
+        draw(area, &mut buffer);
+        buffer
     }
 
     fn text(buffer: &Buffer) -> String {
@@ -224,12 +214,12 @@ mod tests {
 
     #[test]
     fn p95_above_threshold_is_red() {
-        let buffer = render(80, 4, |f, a| {
-            draw_rate_limit(&adaptive(Some(250.0)), false, f, a)
+        let buffer = render(80, 4, |a, b| {
+            draw_rate_limit(&adaptive(Some(250.0)), false, a, b)
         });
         assert_eq!(style_of(&buffer, "250.0").fg, Some(Color::Red));
-        let buffer = render(80, 4, |f, a| {
-            draw_rate_limit(&adaptive(Some(50.0)), false, f, a)
+        let buffer = render(80, 4, |a, b| {
+            draw_rate_limit(&adaptive(Some(50.0)), false, a, b)
         });
         assert_eq!(style_of(&buffer, "50.0 /").fg, Some(Color::Green));
         let shown = text(&buffer);
@@ -242,7 +232,7 @@ mod tests {
             current_rate: 50.0,
             ..RateLimitSnapshot::default()
         };
-        let shown = text(&render(60, 6, |f, a| draw_rate_limit(&limit, true, f, a)));
+        let shown = text(&render(60, 6, |a, b| draw_rate_limit(&limit, true, a, b)));
         assert!(shown.contains("adaptive off"), "{shown}");
         assert!(shown.contains("50.0/s"), "{shown}");
     }
@@ -251,14 +241,14 @@ mod tests {
     fn sparkline_keeps_the_newest_seconds_at_the_right() {
         // 28 columns inside the borders: the last 28 of 60 seconds, the peak at the right edge.
         let history: Vec<u64> = (1..=60).collect();
-        let buffer = render(30, 3, |f, a| draw_sparkline(&history, f, a));
+        let buffer = render(30, 3, |a, b| draw_sparkline(&history, a, b));
         assert_eq!(buffer[(28, 1)].symbol(), "█");
         assert!(
             text(&buffer).contains("last 28s · peak 60"),
             "{}",
             text(&buffer)
         );
-        let empty = text(&render(30, 3, |f, a| draw_sparkline(&[], f, a)));
+        let empty = text(&render(30, 3, |a, b| draw_sparkline(&[], a, b)));
         assert!(empty.contains("no data yet"), "{empty}");
     }
 
@@ -271,7 +261,7 @@ mod tests {
                 message: format!("event {i}"),
             })
             .collect();
-        let buffer = render(40, 5, |f, a| draw_events(&events, f, a));
+        let buffer = render(40, 5, |a, b| draw_events(&events, a, b));
         let shown = text(&buffer);
         let lines: Vec<&str> = shown.lines().collect();
         assert!(lines[1].contains("00:09:00 ERROR event 9"), "{shown}");

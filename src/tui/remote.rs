@@ -5,7 +5,7 @@
 //! instance is picked up without any reconnect logic.
 
 use super::SnapshotSource;
-use crate::metrics::Snapshot;
+use crate::status::Snapshot;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -214,7 +214,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::snapshot::BackendSnapshot;
+    use crate::status::snapshot::BackendSnapshot;
     use std::net::TcpListener;
     use std::thread;
 

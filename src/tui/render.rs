@@ -1,4 +1,5 @@
-//! Drawing: lays the screen out for the terminal's size and draws each panel from the snapshot.
+//! Drawing: `impl Widget for &App` lays the screen out for the terminal's size and draws each
+//! panel from the snapshot (the ratatui-template way: the state knows nothing of drawing).
 //!
 //! Every string taken from the snapshot goes through [`clean`] before it reaches a widget.
 
@@ -7,12 +8,12 @@ use super::format::{humanize_uptime, number};
 use super::panels::{draw_events, draw_rate_limit, draw_sparkline, label};
 use super::sanitize::clean;
 use super::table::backends_table;
-use crate::metrics::snapshot::Snapshot;
+use crate::status::snapshot::Snapshot;
+use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
-use ratatui::Frame;
+use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 /// At this width and above the rate-limit panel and the sparkline sit side by side.
 const WIDE: u16 = 120;
@@ -21,25 +22,27 @@ const TALL: u16 = 40;
 /// Rows always left to the events panel (borders + one event) before the backends table grows.
 const EVENTS_MIN_HEIGHT: u16 = 3;
 
-/// Draws the whole dashboard.
-pub(super) fn draw(app: &App, frame: &mut Frame) {
-    let [body, footer] =
-        Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(frame.area());
-    match &app.snapshot {
-        Some(snapshot) => draw_snapshot(snapshot, frame, body),
-        None => draw_waiting(app, frame, body),
+/// The whole dashboard.
+impl Widget for &App {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let [body, footer] =
+            Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
+        match self.snapshot() {
+            Some(snapshot) => draw_snapshot(snapshot, body, buf),
+            None => draw_waiting(self, body, buf),
+        }
+        draw_footer(self, footer, buf);
     }
-    draw_footer(app, frame, footer);
 }
 
 /// The first screen, before any snapshot arrived.
-fn draw_waiting(app: &App, frame: &mut Frame, area: Rect) {
+fn draw_waiting(app: &App, area: Rect, buf: &mut Buffer) {
     let mut lines = vec![
-        Line::from(format!("Aegis — {}", clean(&app.source_label))).bold(),
+        Line::from(format!("Aegis — {}", clean(app.source_label()))).bold(),
         Line::from(""),
         Line::from("waiting for data…"),
     ];
-    if let Some(error) = &app.error {
+    if let Some(error) = app.error() {
         lines.push(Line::from(clean(error)).red());
     }
     let height = u16::try_from(lines.len()).unwrap_or(u16::MAX);
@@ -52,11 +55,11 @@ fn draw_waiting(app: &App, frame: &mut Frame, area: Rect) {
     let text = Paragraph::new(lines)
         .alignment(Alignment::Center)
         .wrap(Wrap { trim: true });
-    frame.render_widget(text, middle);
+    text.render(middle, buf);
 }
 
 /// The dashboard proper: header, backends, rate limit, sparkline, events.
-fn draw_snapshot(snapshot: &Snapshot, frame: &mut Frame, area: Rect) {
+fn draw_snapshot(snapshot: &Snapshot, area: Rect, buf: &mut Buffer) {
     let wide = area.width >= WIDE;
     let tall = area.height >= TALL;
     // Narrow: rate panel (2 lines) and sparkline stacked. Wide: side by side, 4 lines of text.
@@ -80,20 +83,20 @@ fn draw_snapshot(snapshot: &Snapshot, frame: &mut Frame, area: Rect) {
     ])
     .areas(area);
 
-    frame.render_widget(Paragraph::new(header_lines(snapshot, wide)), header);
-    frame.render_widget(backends_table(&snapshot.backends, backends), backends);
+    Paragraph::new(header_lines(snapshot, wide)).render(header, buf);
+    backends_table(&snapshot.backends, backends).render(backends, buf);
     if wide {
         let [rate, spark] =
             Layout::horizontal([Constraint::Length(60), Constraint::Min(0)]).areas(middle);
-        draw_rate_limit(&snapshot.rate_limit, true, frame, rate);
-        draw_sparkline(&snapshot.requests_per_sec_history, frame, spark);
+        draw_rate_limit(&snapshot.rate_limit, true, rate, buf);
+        draw_sparkline(&snapshot.requests_per_sec_history, spark, buf);
     } else {
         let [rate, spark] =
             Layout::vertical([Constraint::Length(4), Constraint::Min(0)]).areas(middle);
-        draw_rate_limit(&snapshot.rate_limit, false, frame, rate);
-        draw_sparkline(&snapshot.requests_per_sec_history, frame, spark);
+        draw_rate_limit(&snapshot.rate_limit, false, rate, buf);
+        draw_sparkline(&snapshot.requests_per_sec_history, spark, buf);
     }
-    draw_events(&snapshot.events, frame, events);
+    draw_events(&snapshot.events, events, buf);
 }
 
 fn header_lines(snapshot: &Snapshot, wide: bool) -> Vec<Line<'static>> {
@@ -139,26 +142,26 @@ fn header_lines(snapshot: &Snapshot, wide: bool) -> Vec<Line<'static>> {
 }
 
 /// "q quit", then the last refresh error in red, or where the data comes from.
-fn draw_footer(app: &App, frame: &mut Frame, area: Rect) {
+fn draw_footer(app: &App, area: Rect, buf: &mut Buffer) {
     let mut spans = vec![
         Span::raw(" "),
         Span::styled("q", Style::new().fg(Color::Yellow).bold()),
         Span::raw(" quit  "),
     ];
-    match &app.error {
+    match app.error() {
         Some(error) => spans.push(Span::styled(
             clean(error),
             Style::new().fg(Color::Red).bold(),
         )),
-        None => spans.push(label(clean(&app.source_label))),
+        None => spans.push(label(clean(app.source_label()))),
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    Paragraph::new(Line::from(spans)).render(area, buf);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::snapshot::{BackendSnapshot, EventSnapshot, RateLimitSnapshot, Totals};
+    use crate::status::snapshot::{BackendSnapshot, EventSnapshot, RateLimitSnapshot, Totals};
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
 
@@ -241,7 +244,9 @@ mod tests {
     /// Renders `app` at `width`×`height` and returns the screen, one line per row.
     fn screen(app: &App, width: u16, height: u16) -> String {
         let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-        terminal.draw(|frame| app.render(frame)).expect("draw");
+        terminal
+            .draw(|frame| frame.render_widget(app, frame.area()))
+            .expect("draw");
         let buffer = terminal.backend().buffer();
         (0..height)
             .map(|y| {

@@ -3,7 +3,7 @@
 
 use super::format::{ellipsize, millis, number, percentage};
 use super::sanitize::clean;
-use crate::metrics::snapshot::BackendSnapshot;
+use crate::status::snapshot::BackendSnapshot;
 use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::Line;

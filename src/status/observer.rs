@@ -1,15 +1,15 @@
 //! The [`Observer`]: samples the counters once a second (for rates, the requests/s history and
 //! windowed percentiles) and builds [`Snapshot`]s on demand.
 
-use super::histogram::{difference, quantile_ms};
 use super::snapshot::*;
-use super::Metrics;
 use crate::balance::UpstreamPool;
 use crate::events::EventLog;
 use crate::lifecycle::Lifecycle;
 use crate::limit::adaptive::AdaptiveStatus;
 use crate::limit::RateLimiter;
-use crate::proxy::Refusal;
+use crate::metrics::histogram::{difference, quantile_ms};
+use crate::metrics::Metrics;
+use crate::reply::{LocalReply, Refusal};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
@@ -47,52 +47,47 @@ struct Samples {
     limited_clients: u64,
 }
 
-/// Everything the snapshot reads from.
-pub struct Observer {
+/// Everything the snapshot reads from, built once in `server.rs`.
+pub struct Sources {
     pub info: StaticInfo,
-    pub started: Instant,
     pub metrics: Arc<Metrics>,
     pub pool: Arc<UpstreamPool>,
     pub limiter: Arc<RateLimiter>,
     pub adaptive: Arc<Mutex<AdaptiveStatus>>,
     pub events: Arc<EventLog>,
     pub lifecycle: Arc<Lifecycle>,
+}
+
+/// Samples the [`Sources`] once a second and builds snapshots of them on demand.
+pub struct Observer {
+    sources: Sources,
+    started: Instant,
     samples: Mutex<Samples>,
 }
 
 impl Observer {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        info: StaticInfo,
-        metrics: Arc<Metrics>,
-        pool: Arc<UpstreamPool>,
-        limiter: Arc<RateLimiter>,
-        adaptive: Arc<Mutex<AdaptiveStatus>>,
-        events: Arc<EventLog>,
-        lifecycle: Arc<Lifecycle>,
-    ) -> Self {
+    pub fn new(sources: Sources) -> Self {
         let observer = Observer {
-            info,
+            sources,
             started: Instant::now(),
-            metrics,
-            pool,
-            limiter,
-            adaptive,
-            events,
-            lifecycle,
             samples: Mutex::new(Samples::default()),
         };
         observer.tick();
         observer
     }
 
+    /// True once a graceful shutdown has begun (`/healthz` then answers 503).
+    pub fn is_draining(&self) -> bool {
+        self.sources.lifecycle.is_draining()
+    }
+
     fn read(&self) -> Sample {
-        let n = self.pool.backends().len();
-        let m = &self.metrics;
+        let n = self.sources.pool.backends().len();
+        let m = &self.sources.metrics;
         Sample {
             at: Instant::now(),
             requests: m.requests.load(std::sync::atomic::Ordering::Relaxed),
-            limited: m.refusals()[Refusal::RateLimited { retry_after: 0 }.index()],
+            limited: m.local_replies_of(Refusal::RateLimited { retry_after: 0 }.into()),
             backend_requests: (0..n)
                 .map(|i| {
                     m.backend(i)
@@ -114,7 +109,7 @@ impl Observer {
     /// Takes the once-a-second sample.
     pub fn tick(&self) {
         let sample = self.read();
-        let limited_clients = self.metrics.take_limited_clients();
+        let limited_clients = self.sources.metrics.take_limited_clients();
         let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
         if samples.ring.len() > WINDOW {
             samples.ring.pop_front();
@@ -143,8 +138,16 @@ impl Observer {
             .map(|(a, b)| b.requests.saturating_sub(a.requests))
             .collect();
 
-        let backends = self
-            .pool
+        let Sources {
+            info,
+            metrics,
+            pool,
+            limiter,
+            adaptive,
+            events,
+            lifecycle,
+        } = &self.sources;
+        let backends = pool
             .backends()
             .iter()
             .map(|b| {
@@ -177,42 +180,38 @@ impl Observer {
                     p50_ms: quantile_ms(&window, 0.50),
                     p95_ms: quantile_ms(&window, 0.95),
                     p99_ms: quantile_ms(&window, 0.99),
-                    in_flight: self.metrics.backend(i).in_flight(),
+                    in_flight: metrics.backend(i).in_flight(),
                 }
             })
             .collect();
 
-        let classes = self.metrics.status_classes();
-        let refusals = self.metrics.refusals();
-        let adaptive = self
-            .adaptive
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let classes = metrics.status_classes();
+        let local_replies = metrics.local_replies();
+        let adaptive = adaptive.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Snapshot {
-            version: self.info.version.clone(),
-            listen: self.info.listen.clone(),
+            version: info.version.clone(),
+            listen: info.listen.clone(),
             uptime_secs: self.started.elapsed().as_secs_f64(),
-            draining: self.lifecycle.is_draining(),
+            draining: lifecycle.is_draining(),
             totals: Totals {
                 requests: now.requests,
                 requests_per_sec: per_sec(&|s: &Sample| s.requests),
-                in_flight: self.lifecycle.in_flight() as u64,
+                in_flight: lifecycle.in_flight() as u64,
                 responses: (0..5)
                     .map(|i| (format!("{}xx", i + 1), classes[i]))
                     .collect(),
-                refusals: Refusal::ALL
+                refusals: LocalReply::ALL
                     .iter()
-                    .map(|r| (r.reason().to_string(), refusals[r.index()]))
+                    .map(|r| (r.reason().to_string(), local_replies[r.index()]))
                     .collect::<BTreeMap<_, _>>(),
             },
             backends,
             rate_limit: RateLimitSnapshot {
-                current_rate: self.limiter.rate(),
-                burst: self.limiter.burst(),
-                min_rate: self.info.min_rate,
-                max_rate: self.info.max_rate,
-                adaptive_enabled: self.info.adaptive_enabled,
+                current_rate: limiter.rate(),
+                burst: limiter.burst(),
+                min_rate: info.min_rate,
+                max_rate: info.max_rate,
+                adaptive_enabled: info.adaptive_enabled,
                 last_decision: adaptive
                     .last
                     .as_ref()
@@ -224,7 +223,7 @@ impl Observer {
                     .map(|e| e.reason.clone())
                     .unwrap_or_default(),
                 p95_ms: adaptive.p95_ms,
-                threshold_ms: self.info.threshold_ms,
+                threshold_ms: info.threshold_ms,
                 limited_per_sec: per_sec(&|s: &Sample| s.limited),
                 limited_clients: samples.limited_clients,
                 recent_decisions: adaptive
@@ -238,14 +237,13 @@ impl Observer {
                     .collect(),
             },
             requests_per_sec_history: history,
-            events: self
-                .events
+            events: events
                 .recent()
                 .into_iter()
                 .map(|e| EventSnapshot {
                     at_unix: e.at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-                    level: e.level.as_str().to_ascii_lowercase(),
-                    message: e.message,
+                    level: e.event.level().as_str().to_ascii_lowercase(),
+                    message: e.event.to_string(),
                 })
                 .collect(),
         }

@@ -1,15 +1,15 @@
-//! Request validation (§3.1–§3.5) as the proxy runs it: reads what it needs from Pingora's
-//! session and asks the pure validators in `security::request`.
+//! Request validation (§3.1–§3.5) as the proxy runs it: [`RequestRules`] reads what it needs from
+//! Pingora's session and asks the pure validators in `security::request`.
 
-use super::respond::Refusal;
+use crate::reply::Refusal;
 use crate::security::request::{check_framing, check_path, head_size, host_allowed, Violation};
 use http::{Method, Version};
 use pingora_core::protocols::http::ServerSession;
 use pingora_proxy::Session;
 
-/// The validation settings, copied out of the config once.
+/// The rules a request must meet to be forwarded, copied out of the config once.
 #[derive(Debug, Clone)]
-pub struct Guard {
+pub struct RequestRules {
     /// Upper-case method names that pass.
     pub allowed_methods: Vec<Method>,
     /// Lower-case Host patterns; empty allows any host.
@@ -18,7 +18,7 @@ pub struct Guard {
     pub max_body_bytes: u64,
 }
 
-impl Guard {
+impl RequestRules {
     /// The first rule the request breaks, in §3's order, or `None` when it may be forwarded.
     pub fn check(&self, session: &Session) -> Option<Refusal> {
         let req = session.req_header();
