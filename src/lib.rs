@@ -19,6 +19,7 @@
 //! - [`tui`]: the terminal dashboard (local or fed by a remote `/status`).
 //! - [`security`]: SSRF policy, IP masking, security and hop-by-hop headers, request validators.
 //! - [`lifecycle`]: shutdown signals, in-flight counting and drain.
+//! - [`capacity`]: the open-file limit, the client connection cap, local resource errors.
 //! - [`logging`]: JSON or text log lines on `log` + `env_logger`.
 //! - [`events`]: the typed state changes ([`events::Event`]) and the ring of recent ones shown to
 //!   operators.
@@ -30,6 +31,7 @@
 pub mod admin;
 pub mod balance;
 pub mod breaker;
+pub mod capacity;
 pub mod cli;
 pub mod config;
 pub mod events;

@@ -25,7 +25,13 @@ pub enum Refusal {
     },
     /// A request Pingora's parser or body reader refused.
     BadRequest,
+    /// Aegis itself ran short of descriptors, buffers or ports to reach a backend: not the
+    /// backend's fault, and the client may retry shortly.
+    Overloaded,
 }
+
+/// `Retry-After` of an overloaded answer, in seconds.
+const OVERLOADED_RETRY_AFTER: u64 = 1;
 
 /// A backend could not give a usable answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +71,7 @@ struct Kind {
 
 impl LocalReply {
     /// How many kinds of reply there are (for per-kind counters).
-    pub const KINDS: usize = 11;
+    pub const KINDS: usize = 12;
 
     /// Every kind, in [`LocalReply::index`] order (retry values are placeholders).
     pub const ALL: [LocalReply; LocalReply::KINDS] = [
@@ -80,6 +86,7 @@ impl LocalReply {
         LocalReply::Refused(Refusal::BadRequest),
         LocalReply::UpstreamFailed(UpstreamFailure::BadGateway),
         LocalReply::UpstreamFailed(UpstreamFailure::GatewayTimeout),
+        LocalReply::Refused(Refusal::Overloaded),
     ];
 
     /// Position of this kind in [`LocalReply::ALL`].
@@ -95,6 +102,7 @@ impl LocalReply {
                 Refusal::RateLimited { .. } => 6,
                 Refusal::NoHealthyBackend { .. } => 7,
                 Refusal::BadRequest => 8,
+                Refusal::Overloaded => 11,
             },
             LocalReply::UpstreamFailed(UpstreamFailure::BadGateway) => 9,
             LocalReply::UpstreamFailed(UpstreamFailure::GatewayTimeout) => 10,
@@ -134,6 +142,7 @@ impl LocalReply {
                     r#"{"error":"no healthy backend"}"#,
                 ),
                 Refusal::BadRequest => (400, "bad_request", r#"{"error":"bad request"}"#),
+                Refusal::Overloaded => (503, "overloaded", r#"{"error":"overloaded"}"#),
             },
             LocalReply::UpstreamFailed(UpstreamFailure::BadGateway) => {
                 (502, "bad_gateway", r#"{"error":"bad gateway"}"#)
@@ -164,6 +173,7 @@ impl LocalReply {
             LocalReply::Refused(
                 Refusal::RateLimited { retry_after } | Refusal::NoHealthyBackend { retry_after },
             ) => Some(retry_after),
+            LocalReply::Refused(Refusal::Overloaded) => Some(OVERLOADED_RETRY_AFTER),
             _ => None,
         }
     }

@@ -4,6 +4,7 @@
 use crate::admin::AdminService;
 use crate::balance::health::HealthService;
 use crate::balance::UpstreamPool;
+use crate::capacity::Capacity;
 use crate::config::Config;
 use crate::events::EventLog;
 use crate::lifecycle::{self, DrainService, Lifecycle, ShutdownSignals};
@@ -49,10 +50,12 @@ pub struct Components {
     pub limiter: Arc<RateLimiter>,
     pub adaptive: Arc<Mutex<AdaptiveStatus>>,
     pub observer: Arc<Observer>,
+    pub capacity: Arc<Capacity>,
 }
 
 impl Components {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(config: &Config, capacity: Capacity) -> Self {
+        let capacity = Arc::new(capacity);
         let events = Arc::new(EventLog::new());
         let pool = Arc::new(UpstreamPool::new(config, events.clone()));
         let lifecycle = Lifecycle::new();
@@ -75,6 +78,7 @@ impl Components {
             adaptive: adaptive.clone(),
             events: events.clone(),
             lifecycle: lifecycle.clone(),
+            capacity: capacity.clone(),
         }));
         Components {
             events,
@@ -84,6 +88,7 @@ impl Components {
             limiter,
             adaptive,
             observer,
+            capacity,
         }
     }
 }
@@ -125,13 +130,19 @@ fn daemon_stderr(log_file: Option<&std::path::Path>) -> String {
 /// Builds the Pingora server with every Aegis service and runs it until shutdown. Does not return
 /// on a normal shutdown: the process exits with status 0 once drained.
 pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
-    let components = Components::new(&config);
+    let conf = server_conf(&config, &options);
+    let capacity = crate::capacity::plan(
+        config.server.max_connections,
+        conf.upstream_keepalive_pool_size,
+        config.backends.len(),
+    );
+    let components = Components::new(&config, capacity);
     let opt = Opt {
         upgrade: options.upgrade,
         daemon: options.daemon,
         ..Opt::default()
     };
-    let mut server = Server::new_with_opt_and_conf(opt, server_conf(&config, &options));
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
     let proxy = AegisProxy {
@@ -139,6 +150,7 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         limiter: components.limiter.clone(),
         metrics: components.metrics.clone(),
         lifecycle: components.lifecycle.clone(),
+        capacity: components.capacity.clone(),
         rules: RequestRules {
             allowed_methods: config
                 .server
@@ -178,9 +190,15 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         ListenerConfig::tcp(listen.to_string())
             .l4_buffer(L4BufferSettings::new(L4_READ_BUFFER, L4_WRITE_BUFFER)),
     );
+    // Beyond `server.max_connections`, clients wait in the listen backlog (see `capacity`).
+    service.set_accept_gate(components.capacity.gate());
     server.add_service(service);
 
-    let health = HealthService::new(components.pool.clone(), &config.health_check)?;
+    let health = HealthService::new(
+        components.pool.clone(),
+        components.capacity.clone(),
+        &config.health_check,
+    )?;
     server.add_service(background_service("health checks", health));
     server.add_service(background_service(
         "sampler",

@@ -154,6 +154,8 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
         b_errors.with_label_values(&l).set(b.error_rate);
     }
 
+    capacity(&r, s)?;
+
     let rl = &s.rate_limit;
     gauge(
         &r,
@@ -190,6 +192,58 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
         .set(p95);
     }
     Ok(r)
+}
+
+/// Connections and descriptors against their limits, and local resource errors.
+fn capacity(r: &Registry, s: &Snapshot) -> prometheus::Result<()> {
+    let c = &s.capacity;
+    let gauges = [
+        (
+            "aegis_client_connections",
+            "Client connections open.",
+            c.client_connections,
+        ),
+        (
+            "aegis_max_connections",
+            "Client connections accepted at once (server.max_connections).",
+            c.max_connections,
+        ),
+        (
+            "aegis_upstream_connections_in_use",
+            "Requests holding or opening an upstream connection.",
+            c.upstream_in_use,
+        ),
+        (
+            "aegis_upstream_pool_max",
+            "Idle upstream connections kept at most.",
+            c.upstream_pool_max,
+        ),
+        (
+            "aegis_open_files_limit",
+            "Open-file limit in force.",
+            c.open_files_limit,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        gauge(r, name, help, &[])?
+            .with_label_values(&[])
+            .set(value as f64);
+    }
+    if let Some(open) = c.open_files {
+        gauge(r, "aegis_open_files", "Descriptors open.", &[])?
+            .with_label_values(&[])
+            .set(open as f64);
+    }
+    let local = counter(
+        r,
+        "aegis_local_resource_errors_total",
+        "Sockets Aegis could not open for lack of its own resources (never blamed on a backend).",
+        &["kind"],
+    )?;
+    for (kind, n) in &c.local_resource_errors {
+        local.with_label_values(&[kind]).inc_by(*n);
+    }
+    Ok(())
 }
 
 /// The snapshot in the Prometheus text exposition format.

@@ -4,6 +4,7 @@
 //! warm-up, and health flips update the pool.
 
 use super::UpstreamPool;
+use crate::capacity::{Capacity, LocalResource};
 use crate::config::HealthCheckSettings;
 use async_trait::async_trait;
 use pingora::prelude::HttpPeer;
@@ -23,6 +24,7 @@ use std::time::Duration;
 struct ProbeSet {
     probes: HashMap<SocketAddr, (usize, HttpHealthCheck)>,
     pool: Arc<UpstreamPool>,
+    capacity: Arc<Capacity>,
     timeout: Duration,
     healthy_threshold: usize,
     unhealthy_threshold: usize,
@@ -38,6 +40,20 @@ impl HealthCheck for ProbeSet {
             Ok(result) => result,
             Err(_) => Error::e_explain(ErrorType::ReadTimedout, "health check timed out"),
         };
+        if let Err(e) = &result {
+            if let Some(kind) = LocalResource::of_error(e) {
+                // SECURITY: Aegis's own shortage of descriptors or ports says nothing about the
+                // backend; a probe that could not start keeps the verdict the backend had
+                // (Pingora's health machinery has no "no result"), so an overload cannot mark
+                // a healthy backend down.
+                self.capacity.record_local_error(kind);
+                return if self.pool.backends()[*index].is_healthy() {
+                    Ok(())
+                } else {
+                    result
+                };
+            }
+        }
         self.pool.observe_probe(*index, result.is_ok());
         result
     }
@@ -79,7 +95,11 @@ pub struct HealthService {
 }
 
 impl HealthService {
-    pub fn new(pool: Arc<UpstreamPool>, settings: &HealthCheckSettings) -> pingora::Result<Self> {
+    pub fn new(
+        pool: Arc<UpstreamPool>,
+        capacity: Arc<Capacity>,
+        settings: &HealthCheckSettings,
+    ) -> pingora::Result<Self> {
         let mut probes = HashMap::new();
         let mut targets = BTreeSet::new();
         for backend in pool.backends() {
@@ -120,6 +140,7 @@ impl HealthService {
         registry.set_health_check(Box::new(ProbeSet {
             probes,
             pool,
+            capacity,
             timeout: settings.timeout,
             healthy_threshold: settings.healthy_threshold as usize,
             unhealthy_threshold: settings.unhealthy_threshold as usize,

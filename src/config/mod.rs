@@ -100,6 +100,9 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     pub max_body_bytes: u64,
     pub shutdown_timeout: Duration,
+    /// Client connections held at once; beyond it new ones wait in the listen backlog. `None`:
+    /// derived from the open-file limit at startup (see `capacity`).
+    pub max_connections: Option<usize>,
     pub pid_file: PathBuf,
     pub upgrade_sock: PathBuf,
 }

@@ -72,6 +72,7 @@ pub struct RawServer {
     pub max_header_bytes: Field<i64>,
     pub max_body_bytes: Field<i64>,
     pub shutdown_timeout: Field<String>,
+    pub max_connections: Field<i64>,
     pub pid_file: Field<String>,
     pub upgrade_sock: Field<String>,
     #[serde(flatten)]

@@ -158,6 +158,10 @@ impl Checker {
                 "server.shutdown_timeout",
                 secs(30),
             ),
+            max_connections: match raw.max_connections {
+                Field::Missing => None,
+                field => Some(self.int(field, "server.max_connections", 1, 1, 1 << 24) as usize),
+            },
             pid_file: self
                 .path(raw.pid_file, "server.pid_file")
                 .unwrap_or_else(|| "/tmp/aegis.pid".into()),
@@ -568,6 +572,15 @@ mod tests {
         assert_eq!(config.backends[0].host_header, "example.com");
         assert_eq!(config.admin.address.to_string(), "127.0.0.1:9100");
         assert_eq!(config.server.allowed_methods.len(), 7);
+        assert_eq!(config.server.max_connections, None, "derived at startup");
+        let set = parse("server:\n  max_connections: 500\nbackends:\n  - url: http://a.example\n");
+        assert_eq!(set.expect("valid").server.max_connections, Some(500));
+        let errs = errors("server:\n  max_connections: 0\nbackends:\n  - url: http://a.example\n");
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("server.max_connections: must be between 1 and")),
+            "{errs:?}"
+        );
     }
 
     #[test]

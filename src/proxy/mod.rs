@@ -15,6 +15,7 @@ pub use rules::RequestRules;
 
 use crate::balance::{Selection, UpstreamPool};
 use crate::breaker::Outcome;
+use crate::capacity::{Capacity, LocalResource};
 use crate::lifecycle::Lifecycle;
 use crate::limit::{ClientKey, RateLimiter, Verdict};
 use crate::logging::{access, AccessEntry};
@@ -45,6 +46,7 @@ pub struct AegisProxy {
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
     pub lifecycle: Arc<Lifecycle>,
+    pub capacity: Arc<Capacity>,
     pub rules: RequestRules,
     pub settings: ProxySettings,
 }
@@ -261,6 +263,24 @@ impl ProxyHttp for AegisProxy {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        // SECURITY: Aegis's own shortage of descriptors, buffers or ports must not open a healthy
+        // backend's breaker (which would turn an overload into an outage) nor be retried on
+        // another backend (a retry storm that needs the very resource that is missing).
+        if let Some(kind) = LocalResource::of_error(&e) {
+            let total = self.capacity.record_local_error(kind);
+            // Logged at the 1st, 2nd, 4th, 8th… occurrence: a shortage comes in floods.
+            if total.is_power_of_two() {
+                log::warn!(
+                    "cannot open a connection to backend {peer}: Aegis is short of {} \
+                     ({total} so far; answered 503, the backend is not blamed): {e}",
+                    kind.kind()
+                );
+            }
+            self.end_attempt(ctx, Outcome::Nothing);
+            ctx.reply = Some(LocalReply::Refused(Refusal::Overloaded));
+            e.set_retry(false);
+            return e;
+        }
         log::warn!("cannot connect to backend {peer}: {e}");
         self.end_attempt(ctx, Outcome::Failure);
         ctx.connect_failures += 1;

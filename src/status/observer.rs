@@ -3,6 +3,7 @@
 
 use super::snapshot::*;
 use crate::balance::UpstreamPool;
+use crate::capacity::Capacity;
 use crate::events::EventLog;
 use crate::lifecycle::Lifecycle;
 use crate::limit::adaptive::AdaptiveStatus;
@@ -56,6 +57,7 @@ pub struct Sources {
     pub adaptive: Arc<Mutex<AdaptiveStatus>>,
     pub events: Arc<EventLog>,
     pub lifecycle: Arc<Lifecycle>,
+    pub capacity: Arc<Capacity>,
 }
 
 /// Samples the [`Sources`] once a second and builds snapshots of them on demand.
@@ -146,8 +148,9 @@ impl Observer {
             adaptive,
             events,
             lifecycle,
+            capacity,
         } = &self.sources;
-        let backends = pool
+        let backends: Vec<BackendSnapshot> = pool
             .backends()
             .iter()
             .map(|b| {
@@ -185,6 +188,7 @@ impl Observer {
             })
             .collect();
 
+        let upstream_in_use = backends.iter().map(|b| b.in_flight).sum();
         let classes = metrics.status_classes();
         let local_replies = metrics.local_replies();
         let adaptive = adaptive.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -237,6 +241,18 @@ impl Observer {
                     .collect(),
             },
             requests_per_sec_history: history,
+            capacity: CapacitySnapshot {
+                open_files_limit: capacity.limit.soft,
+                open_files: crate::capacity::open_files(),
+                max_connections: capacity.max_connections as u64,
+                client_connections: capacity.client_connections() as u64,
+                upstream_in_use,
+                upstream_pool_max: capacity.upstream_pool as u64,
+                local_resource_errors: capacity
+                    .local_errors()
+                    .map(|(kind, n)| (kind.to_string(), n))
+                    .collect(),
+            },
             events: events
                 .recent()
                 .into_iter()

@@ -18,6 +18,30 @@ pub struct Snapshot {
     pub requests_per_sec_history: Vec<u64>,
     /// Recent state changes, oldest first.
     pub events: Vec<EventSnapshot>,
+    /// Connections and descriptors against their limits.
+    #[serde(default)]
+    pub capacity: CapacitySnapshot,
+}
+
+/// What the connection capacity looks like (see `docs/operations.md`, "Connection capacity").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CapacitySnapshot {
+    /// The soft open-file limit in force (raised to the hard limit at startup).
+    pub open_files_limit: u64,
+    /// Descriptors open now; `None` where the platform does not tell.
+    pub open_files: Option<u64>,
+    /// `server.max_connections`: client connections accepted at once.
+    pub max_connections: u64,
+    /// Client connections open now.
+    pub client_connections: u64,
+    /// Requests handed to a backend and not yet over: each holds (or is opening) an upstream
+    /// connection.
+    pub upstream_in_use: u64,
+    /// Idle upstream connections Pingora's pool keeps at most (it does not expose how many
+    /// it holds; `open_files` minus the two counts above is the rest).
+    pub upstream_pool_max: u64,
+    /// Failures to open a socket for lack of Aegis's own resources, by kind.
+    pub local_resource_errors: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -121,6 +121,19 @@ fn header_lines(snapshot: &Snapshot, wide: bool) -> Vec<Line<'static>> {
                 .add_modifier(Modifier::BOLD),
         ));
     }
+    let capacity = &snapshot.capacity;
+    let local_errors: u64 = capacity.local_resource_errors.values().sum();
+    if local_errors > 0 {
+        // Aegis's own shortage (descriptors, ports): the operator's problem, not a backend's.
+        first.push(Span::raw("  "));
+        first.push(Span::styled(
+            format!(" LOCAL ERRORS {local_errors} "),
+            Style::new()
+                .fg(Color::White)
+                .bg(Color::Red)
+                .add_modifier(Modifier::BOLD),
+        ));
+    }
     let mut second = vec![
         label("requests "),
         Span::raw(totals.requests.to_string()),
@@ -128,6 +141,11 @@ fn header_lines(snapshot: &Snapshot, wide: bool) -> Vec<Line<'static>> {
         Span::raw(number(totals.requests_per_sec)).bold(),
         label("  in-flight "),
         Span::raw(totals.in_flight.to_string()),
+        label("  conns "),
+        Span::raw(format!(
+            "{}/{}",
+            capacity.client_connections, capacity.max_connections
+        )),
     ];
     if wide {
         for (class, count) in &totals.responses {
@@ -238,6 +256,7 @@ mod tests {
                     message: "breaker opened for http://10.0.0.2:8080".into(),
                 },
             ],
+            ..Snapshot::default()
         }
     }
 
@@ -304,6 +323,19 @@ mod tests {
         assert!(newest < oldest, "events not newest first:\n{text}");
         // The less important columns are dropped at 80 columns.
         assert!(!text.contains("P99 ms"), "{text}");
+    }
+
+    #[test]
+    fn connections_and_local_errors_are_shown() {
+        let mut snapshot = three_backends();
+        snapshot.capacity.client_connections = 412;
+        snapshot.capacity.max_connections = 415;
+        let errors = &mut snapshot.capacity.local_resource_errors;
+        errors.insert("process_files".into(), 9);
+        assert_shows(
+            &screen(&app_with(snapshot), 80, 24),
+            "conns 412/415|LOCAL ERRORS 9",
+        );
     }
 
     #[test]

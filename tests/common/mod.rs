@@ -152,11 +152,51 @@ impl Aegis {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Aegis {
+        let aegis = Command::new(env!("CARGO_BIN_EXE_aegis"));
+        Self::spawn_command(aegis, config_path, port, admin_port, args, env)
+    }
+
+    /// Starts Aegis under `prlimit --nofile=SOFT:HARD` and waits until it accepts connections.
+    pub fn start_with_file_limit(
+        backends: &[(String, u32)],
+        extra: &str,
+        soft: u64,
+        hard: u64,
+    ) -> Aegis {
+        let dir = scratch_dir();
+        let (port, admin_port) = (free_port(), free_port());
+        let mut config = base_config(port, admin_port, backends, &dir);
+        merge(
+            &mut config,
+            serde_yaml::from_str(extra).expect("extra config is YAML"),
+        );
+        let config_path = dir.join("aegis.yml");
+        std::fs::write(&config_path, serde_yaml::to_string(&config).unwrap()).unwrap();
+        let mut prlimit = Command::new("prlimit");
+        prlimit
+            .arg(format!("--nofile={soft}:{hard}"))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_aegis"));
+        let aegis = Self::spawn_command(prlimit, config_path, port, admin_port, &[], &[]);
+        let addr = aegis.addr();
+        let up = wait_until(Duration::from_secs(20), || TcpStream::connect(addr).is_ok());
+        assert!(up, "aegis did not start; output:\n{}", aegis.output());
+        aegis
+    }
+
+    fn spawn_command(
+        mut command: Command,
+        config_path: PathBuf,
+        port: u16,
+        admin_port: u16,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Aegis {
         let dir = config_path.parent().unwrap().to_path_buf();
         let stdout = dir.join("stdout.log");
         let out = std::fs::File::create(&stdout).unwrap();
         let err = out.try_clone().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_aegis"))
+        let child = command
             .arg("-c")
             .arg(&config_path)
             .arg("--headless")
