@@ -168,6 +168,9 @@ server:
   threads: $threads
   pid_file: $TMP/aegis-$port.pid
   upgrade_sock: $TMP/aegis-$port-upgrade.sock
+  # memory.sh holds 10,000 idle clients; the default cap (two descriptors per client) is below
+  # that when the hard open-file limit is 20,000.
+  max_connections: 16000
 backends:
   - url: http://127.0.0.1:$BACKEND_PORT
 health_check:
