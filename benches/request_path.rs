@@ -178,7 +178,7 @@ fn around_the_layers(c: &mut Criterion) {
         b.iter_batched(
             typical_response,
             |mut resp| {
-                finish_backend_response(&mut resp, &request_id);
+                finish_backend_response(&mut resp, &request_id, None);
                 resp
             },
             BatchSize::SmallInput,

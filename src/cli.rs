@@ -81,12 +81,15 @@ pub fn main() -> i32 {
         }
     };
     if cli.test {
+        for warning in &config.warnings {
+            eprintln!("aegis: warning: {warning}");
+        }
         println!(
             "aegis: configuration {} is valid ({} backend{}, listening on {})",
             cli.conf.display(),
             config.backends.len(),
             if config.backends.len() == 1 { "" } else { "s" },
-            config.server.listen_addr()
+            crate::server::listeners_label(&config)
         );
         return 0;
     }

@@ -17,6 +17,8 @@
 //!   upstream failures.
 //! - [`admin`]: the admin listener (`/metrics`, `/status`, `/healthz`).
 //! - [`tui`]: the terminal dashboard (local or fed by a remote `/status`).
+//! - [`tls`]: TLS termination on the listeners: certificates (checked at load), SNI choice,
+//!   the handshake under a deadline, the `redirect_to_https` target.
 //! - [`security`]: SSRF policy, IP masking, security and hop-by-hop headers, request validators.
 //! - [`lifecycle`]: shutdown signals, in-flight counting and drain.
 //! - [`capacity`]: the open-file limit, the client connection cap, local resource errors.
@@ -44,4 +46,5 @@ pub mod reply;
 pub mod security;
 pub mod server;
 pub mod status;
+pub mod tls;
 pub mod tui;

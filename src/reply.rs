@@ -28,6 +28,8 @@ pub enum Refusal {
     /// Aegis itself ran short of descriptors, buffers or ports to reach a backend: not the
     /// backend's fault, and the client may retry shortly.
     Overloaded,
+    /// A plain listener with `redirect_to_https` sends every request to HTTPS (308, §11.1).
+    RedirectToHttps,
 }
 
 /// `Retry-After` of an overloaded answer, in seconds.
@@ -71,7 +73,7 @@ struct Kind {
 
 impl LocalReply {
     /// How many kinds of reply there are (for per-kind counters).
-    pub const KINDS: usize = 12;
+    pub const KINDS: usize = 13;
 
     /// Every kind, in [`LocalReply::index`] order (retry values are placeholders).
     pub const ALL: [LocalReply; LocalReply::KINDS] = [
@@ -87,6 +89,7 @@ impl LocalReply {
         LocalReply::UpstreamFailed(UpstreamFailure::BadGateway),
         LocalReply::UpstreamFailed(UpstreamFailure::GatewayTimeout),
         LocalReply::Refused(Refusal::Overloaded),
+        LocalReply::Refused(Refusal::RedirectToHttps),
     ];
 
     /// Position of this kind in [`LocalReply::ALL`].
@@ -103,6 +106,7 @@ impl LocalReply {
                 Refusal::NoHealthyBackend { .. } => 7,
                 Refusal::BadRequest => 8,
                 Refusal::Overloaded => 11,
+                Refusal::RedirectToHttps => 12,
             },
             LocalReply::UpstreamFailed(UpstreamFailure::BadGateway) => 9,
             LocalReply::UpstreamFailed(UpstreamFailure::GatewayTimeout) => 10,
@@ -143,6 +147,9 @@ impl LocalReply {
                 ),
                 Refusal::BadRequest => (400, "bad_request", r#"{"error":"bad request"}"#),
                 Refusal::Overloaded => (503, "overloaded", r#"{"error":"overloaded"}"#),
+                Refusal::RedirectToHttps => {
+                    (308, "redirect_to_https", r#"{"error":"https required"}"#)
+                }
             },
             LocalReply::UpstreamFailed(UpstreamFailure::BadGateway) => {
                 (502, "bad_gateway", r#"{"error":"bad gateway"}"#)

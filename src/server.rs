@@ -5,15 +5,17 @@ use crate::admin::AdminService;
 use crate::balance::health::HealthService;
 use crate::balance::UpstreamPool;
 use crate::capacity::Capacity;
-use crate::config::Config;
+use crate::config::{Config, ListenerSettings};
 use crate::events::EventLog;
 use crate::lifecycle::{self, DrainService, Lifecycle, ShutdownSignals};
 use crate::limit::adaptive::{AdaptiveService, AdaptiveStatus};
 use crate::limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::proxy::deadline::HeaderDeadline;
-use crate::proxy::{AegisProxy, ProxySettings, RequestRules};
+use crate::proxy::{AegisProxy, ListenerRole, ProxySettings, RequestRules};
+use crate::status::snapshot::CertificateSnapshot;
 use crate::status::{Observer, SamplerService, Sources, StaticInfo};
+use crate::tls::Terminator;
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::{Opt, ServerConf};
@@ -64,7 +66,8 @@ impl Components {
         let adaptive = Arc::new(Mutex::new(AdaptiveStatus::default()));
         let info = StaticInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
-            listen: config.server.listen_addr().to_string(),
+            listen: listeners_label(config),
+            certificates: certificates(config),
             threshold_ms: config.adaptive.latency_threshold.as_secs_f64() * 1000.0,
             min_rate: config.adaptive.min_rate,
             max_rate: config.adaptive.max_rate,
@@ -145,54 +148,14 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let proxy = AegisProxy {
-        pool: components.pool.clone(),
-        limiter: components.limiter.clone(),
-        metrics: components.metrics.clone(),
-        lifecycle: components.lifecycle.clone(),
-        capacity: components.capacity.clone(),
-        rules: RequestRules {
-            allowed_methods: config
-                .server
-                .allowed_methods
-                .iter()
-                .filter_map(|m| http::Method::from_bytes(m.as_bytes()).ok())
-                .collect(),
-            allowed_hosts: config.server.allowed_hosts.clone(),
-            max_header_bytes: config.server.max_header_bytes,
-            max_body_bytes: config.server.max_body_bytes,
-        },
-        settings: ProxySettings {
-            max_retries: config.upstream.max_retries,
-            read_timeout: config.server.read_timeout,
-            write_timeout: config.server.write_timeout,
-            allow: config.server.allowed_methods.join(", "),
-        },
-    };
-    let listen = config.server.listen_addr();
-    let mut http_proxy = HttpProxy::new(proxy, server.configuration.clone());
-    http_proxy.handle_init_modules();
-    // CONNECT reaches request_filter, which refuses it with Aegis's JSON 405 instead of
-    // Pingora's bare one.
-    let mut server_options = HttpServerOptions::default();
-    server_options.allow_connect_method_proxying = true;
-    http_proxy.server_options = Some(server_options);
-    let app = HeaderDeadline {
-        inner: Arc::new(http_proxy),
-        read_timeout: config.server.read_timeout,
-        idle_timeout: config.server.idle_timeout,
-    };
-    let mut service = Service::new("aegis".to_string(), app);
-    // Pingora's 64 KiB L4 read buffer is meant for TLS record reads; for plain HTTP/1 it only
-    // costs memory on every idle keep-alive connection (it is zero-filled on allocation). Aegis
-    // reads headers and bodies through Pingora's own HTTP buffers, so a small one is enough.
-    service.add_listener(
-        ListenerConfig::tcp(listen.to_string())
-            .l4_buffer(L4BufferSettings::new(L4_READ_BUFFER, L4_WRITE_BUFFER)),
-    );
-    // Beyond `server.max_connections`, clients wait in the listen backlog (see `capacity`).
-    service.set_accept_gate(components.capacity.gate());
-    server.add_service(service);
+    for listener in &config.listeners {
+        server.add_service(listener_service(
+            &config,
+            &components,
+            listener,
+            &server.configuration,
+        )?);
+    }
 
     let health = HealthService::new(
         components.pool.clone(),
@@ -227,7 +190,14 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         ));
     }
 
-    log::info!("Aegis {} listening on {listen}", env!("CARGO_PKG_VERSION"));
+    log::info!(
+        "Aegis {} listening on {}",
+        env!("CARGO_PKG_VERSION"),
+        listeners_label(&config)
+    );
+    for warning in &config.warnings {
+        log::warn!("{warning}");
+    }
     for backend in components.pool.backends() {
         log::info!(
             "backend {} (weight {}) at {}",
@@ -257,13 +227,120 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     lifecycle::finish(pid_file.as_deref())
 }
 
+/// The Pingora service of one listener: its own proxy instance (which knows whether the
+/// listener is TLS or redirects) inside the connection loop of `proxy::deadline`.
+fn listener_service(
+    config: &Config,
+    components: &Components,
+    listener: &ListenerSettings,
+    server_conf: &Arc<ServerConf>,
+) -> anyhow::Result<Service<HeaderDeadline<HttpProxy<AegisProxy>>>> {
+    let proxy = AegisProxy {
+        pool: components.pool.clone(),
+        limiter: components.limiter.clone(),
+        metrics: components.metrics.clone(),
+        lifecycle: components.lifecycle.clone(),
+        capacity: components.capacity.clone(),
+        rules: RequestRules {
+            allowed_methods: config
+                .server
+                .allowed_methods
+                .iter()
+                .filter_map(|m| http::Method::from_bytes(m.as_bytes()).ok())
+                .collect(),
+            allowed_hosts: config.server.allowed_hosts.clone(),
+            max_header_bytes: config.server.max_header_bytes,
+            max_body_bytes: config.server.max_body_bytes,
+        },
+        settings: ProxySettings {
+            max_retries: config.upstream.max_retries,
+            read_timeout: config.server.read_timeout,
+            write_timeout: config.server.write_timeout,
+            allow: config.server.allowed_methods.join(", "),
+        },
+        listener: ListenerRole::new(listener, &config.security.hsts),
+    };
+    let mut http_proxy = HttpProxy::new(proxy, server_conf.clone());
+    http_proxy.handle_init_modules();
+    // CONNECT reaches request_filter, which refuses it with Aegis's JSON 405 instead of
+    // Pingora's bare one.
+    let mut server_options = HttpServerOptions::default();
+    server_options.allow_connect_method_proxying = true;
+    http_proxy.server_options = Some(server_options);
+    let tls = match &listener.tls {
+        None => None,
+        Some(tls) => Some(Arc::new(
+            Terminator::new(
+                tls,
+                listener.http2,
+                config.server.read_timeout,
+                components.metrics.clone(),
+            )
+            .ok_or_else(|| {
+                anyhow::anyhow!("listener {}: no certificate loaded", listener.address)
+            })?,
+        )),
+    };
+    let app = HeaderDeadline {
+        inner: Arc::new(http_proxy),
+        read_timeout: config.server.read_timeout,
+        idle_timeout: config.server.idle_timeout,
+        tls,
+        h2c: listener.h2c,
+    };
+    let mut service = Service::new(format!("aegis {}", listener.describe()), app);
+    // Pingora's 64 KiB L4 read buffer is meant for TLS record reads; for plain HTTP/1 it only
+    // costs memory on every idle keep-alive connection (it is zero-filled on allocation). Aegis
+    // reads headers and bodies through Pingora's own HTTP buffers, and rustls reads TLS records
+    // in pieces of at most 4 KiB, so a small one is enough for both.
+    service.add_listener(
+        ListenerConfig::tcp(listener.address.to_string())
+            .l4_buffer(L4BufferSettings::new(L4_READ_BUFFER, L4_WRITE_BUFFER)),
+    );
+    // Beyond `server.max_connections` (counted over every listener), clients wait in the
+    // listen backlog (see `capacity`).
+    service.set_accept_gate(components.capacity.gate());
+    Ok(service)
+}
+
+/// Every listener, for logs and the dashboard header: `http://0.0.0.0:8080, https://…`.
+pub fn listeners_label(config: &Config) -> String {
+    config
+        .listeners
+        .iter()
+        .map(ListenerSettings::describe)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The TLS listeners' certificates, each once, for the expiry gauge.
+fn certificates(config: &Config) -> Vec<CertificateSnapshot> {
+    let mut out: Vec<CertificateSnapshot> = Vec::new();
+    let loaded = config
+        .listeners
+        .iter()
+        .filter_map(|l| l.tls.as_ref())
+        .flat_map(|tls| tls.certificates.iter())
+        .filter_map(|spec| spec.loaded.as_ref());
+    for certificate in loaded {
+        let name = certificate.primary_name().to_string();
+        if !out.iter().any(|c| c.name == name) {
+            out.push(CertificateSnapshot {
+                name,
+                expires_unix: certificate.not_after,
+            });
+        }
+    }
+    out
+}
+
 /// The dashboard on its own thread; `q` starts a graceful shutdown, and the dashboard closes
 /// itself once a shutdown has begun by any other way.
 fn spawn_dashboard(components: &Components, config: &Config) {
     let observer = components.observer.clone();
     let lifecycle = components.lifecycle.clone();
     let watching = components.lifecycle.clone();
-    let label = format!("listening on {}", config.server.listen_addr());
+    let label = format!("listening on {}", listeners_label(config));
     let refresh = config.tui.refresh_interval;
     let spawned = std::thread::Builder::new()
         .name("aegis-dashboard".into())

@@ -191,6 +191,7 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
         .with_label_values(&[])
         .set(p95);
     }
+    tls(&r, s)?;
     Ok(r)
 }
 
@@ -246,6 +247,39 @@ fn capacity(r: &Registry, s: &Snapshot) -> prometheus::Result<()> {
     Ok(())
 }
 
+/// The TLS series: handshake failures, requests by version, certificate expiry.
+fn tls(r: &Registry, s: &Snapshot) -> prometheus::Result<()> {
+    counter(
+        r,
+        "aegis_tls_handshake_failures_total",
+        "TLS handshakes that failed or timed out.",
+        &[],
+    )?
+    .with_label_values(&[])
+    .inc_by(s.tls.handshake_failures);
+    let requests = counter(
+        r,
+        "aegis_tls_requests_total",
+        "Requests over TLS, by version.",
+        &["version"],
+    )?;
+    for (version, n) in &s.tls.requests {
+        requests.with_label_values(&[version]).inc_by(*n);
+    }
+    let expiry = gauge(
+        r,
+        "aegis_tls_certificate_expiry_timestamp_seconds",
+        "End of a listener certificate's validity, seconds since the Unix epoch.",
+        &["name"],
+    )?;
+    for certificate in &s.tls.certificates {
+        expiry
+            .with_label_values(&[&certificate.name])
+            .set(certificate.expires_unix as f64);
+    }
+    Ok(())
+}
+
 /// The snapshot in the Prometheus text exposition format.
 pub fn render(snapshot: &Snapshot) -> Vec<u8> {
     let mut out = Vec::new();
@@ -275,9 +309,27 @@ mod tests {
                 p95_ms: Some(12.5),
                 ..Default::default()
             }],
+            tls: crate::status::snapshot::TlsSnapshot {
+                handshake_failures: 3,
+                certificates: vec![crate::status::snapshot::CertificateSnapshot {
+                    name: "example.com".into(),
+                    expires_unix: 1_900_000_000,
+                }],
+                ..Default::default()
+            },
             ..Default::default()
         };
         let text = String::from_utf8(render(&snapshot)).unwrap();
+        assert!(
+            text.contains("aegis_tls_handshake_failures_total 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "aegis_tls_certificate_expiry_timestamp_seconds{name=\"example.com\"} 1900000000"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains("aegis_backend_requests_total{backend=\"http://a.example\"} 7"),
             "{text}"

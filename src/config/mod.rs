@@ -7,7 +7,10 @@
 //! addresses that passed the SSRF check.
 
 mod backend_url;
+mod certificates;
 mod checker;
+mod hsts;
+mod listeners;
 mod raw;
 mod resolve;
 mod validate;
@@ -18,6 +21,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use certificates::{load_certificates, LoadedCertificate, Validity, EXPIRY_WARNING};
+pub use hsts::HstsSettings;
+pub use listeners::{CertificateSpec, ListenerSettings, ListenerTls, TlsVersion};
 pub use resolve::resolve_backends;
 pub use validate::{parse, parse_level};
 
@@ -62,6 +68,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     })?;
     let mut config = parse(&text)?;
     resolve_backends(&mut config)?;
+    load_certificates(&mut config)?;
     Ok(config)
 }
 
@@ -80,6 +87,11 @@ pub struct Config {
     pub admin: AdminSettings,
     pub development: DevelopmentSettings,
     pub security: SecuritySettings,
+    /// `listeners` (§11.1); never empty: without the section, one plain listener on
+    /// `server.address:server.port`.
+    pub listeners: Vec<ListenerSettings>,
+    /// Problems that do not stop Aegis (a certificate about to expire), with their key paths.
+    pub warnings: Vec<ConfigError>,
 }
 
 #[derive(Debug, Clone)]
@@ -211,4 +223,5 @@ pub struct DevelopmentSettings {
 #[derive(Debug, Clone)]
 pub struct SecuritySettings {
     pub allowed_backend_networks: Vec<IpNet>,
+    pub hsts: HstsSettings,
 }

@@ -54,6 +54,7 @@ pub struct RawConfig {
     pub admin: Field<RawAdmin>,
     pub development: Field<RawDevelopment>,
     pub security: Field<RawSecurity>,
+    pub listeners: Field<Vec<Field<RawListener>>>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -185,6 +186,52 @@ pub struct RawDevelopment {
 #[serde(default)]
 pub struct RawSecurity {
     pub allowed_backend_networks: Field<Vec<String>>,
+    pub hsts: Field<RawHsts>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `listeners[]` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawListener {
+    pub address: Field<String>,
+    pub tls: Field<RawListenerTls>,
+    pub http2: Field<bool>,
+    pub h2c: Field<bool>,
+    pub redirect_to_https: Field<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `listeners[].tls` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawListenerTls {
+    pub certificates: Field<Vec<Field<RawCertificate>>>,
+    /// A string (`"1.2"`) or, unquoted in YAML, a number (`1.2`).
+    pub min_version: Field<Value>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `listeners[].tls.certificates[]` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawCertificate {
+    pub cert: Field<String>,
+    pub key: Field<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `security.hsts` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawHsts {
+    pub enabled: Field<bool>,
+    pub max_age: Field<i64>,
+    pub include_subdomains: Field<bool>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

@@ -58,11 +58,13 @@ impl Checker {
         let development = self.section(raw.development, "development");
         let security = self.section(raw.security, "security");
         let backends = self.backends(raw.backends);
+        let server = self.server(server);
+        let listeners = self.listeners(raw.listeners, server.listen_addr());
 
         let rate_limit = self.rate_limit(rate);
         let adaptive = self.adaptive(adaptive);
         let config = Config {
-            server: self.server(server),
+            server,
             upstream: self.upstream(upstream),
             backends,
             health_check: self.health_check(health),
@@ -74,6 +76,8 @@ impl Checker {
             admin: self.admin(admin),
             development: self.development(development),
             security: self.security(security),
+            listeners,
+            warnings: Vec::new(),
         };
         self.across_sections(&config);
         config
@@ -81,16 +85,19 @@ impl Checker {
 
     /// Rules that involve more than one section.
     fn across_sections(&mut self, config: &Config) {
-        let (public, admin) = (config.server.listen_addr(), config.admin.address);
-        let same_ip = public.ip() == admin.ip()
-            || public.ip().is_unspecified()
-            || admin.ip().is_unspecified();
-        // SECURITY: the admin endpoints must never be reachable through the public port (§7.3).
-        if config.admin.enabled && public.port() == admin.port() && same_ip {
-            self.error(
-                "admin.address",
-                format!("must differ from the public listener ({public})"),
-            );
+        let admin = config.admin.address;
+        for listener in &config.listeners {
+            let public = listener.address;
+            let same_ip = public.ip() == admin.ip()
+                || public.ip().is_unspecified()
+                || admin.ip().is_unspecified();
+            // SECURITY: the admin endpoints must never be reachable through a public port (§7.3).
+            if config.admin.enabled && public.port() == admin.port() && same_ip {
+                self.error(
+                    "admin.address",
+                    format!("must differ from the public listener ({public})"),
+                );
+            }
         }
     }
 
@@ -512,6 +519,7 @@ impl Checker {
         }
         SecuritySettings {
             allowed_backend_networks: networks,
+            hsts: self.hsts(raw.hsts),
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct AccessEntry<'a> {
     pub total: Duration,
     pub request_id: &'a str,
     pub refusal: &'a str,
+    /// `TLSv1.2`, `TLSv1.3`, or `-` for plain HTTP.
+    pub tls: &'static str,
 }
 
 /// The log output, shared by env_logger and the access log. Each `write` puts the whole slice
@@ -274,6 +276,8 @@ impl AccessEntry<'_> {
                 out.push_str(self.request_id);
                 out.push_str("\",\"refusal\":\"");
                 out.push_str(self.refusal);
+                out.push_str("\",\"tls\":\"");
+                out.push_str(self.tls);
                 out.push('"');
             }
             LogFormat::Text => {
@@ -301,6 +305,8 @@ impl AccessEntry<'_> {
                 out.push_str(self.request_id);
                 out.push_str(" refusal=");
                 out.push_str(self.refusal);
+                out.push_str(" tls=");
+                out.push_str(self.tls);
             }
         }
     }
@@ -358,6 +364,7 @@ mod tests {
             total: Duration::from_micros(5_000_001),
             request_id: "id-1",
             refusal: "-",
+            tls: "TLSv1.3",
         }
     }
 

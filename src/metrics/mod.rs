@@ -37,6 +37,10 @@ pub struct Metrics {
     local_replies: [AtomicU64; LocalReply::KINDS],
     backends: Box<[BackendMetrics]>,
     limited_clients: ClientSketch,
+    /// TLS handshakes that failed or timed out.
+    tls_handshake_failures: AtomicU64,
+    /// Requests over TLS 1.2 and TLS 1.3.
+    tls_requests: [AtomicU64; 2],
 }
 
 impl Metrics {
@@ -47,6 +51,8 @@ impl Metrics {
             local_replies: Default::default(),
             backends: (0..backends).map(|_| BackendMetrics::default()).collect(),
             limited_clients: ClientSketch::default(),
+            tls_handshake_failures: AtomicU64::new(0),
+            tls_requests: Default::default(),
         }
     }
 
@@ -101,6 +107,25 @@ impl Metrics {
     /// Local replies of one kind so far.
     pub fn local_replies_of(&self, kind: LocalReply) -> u64 {
         self.local_replies[kind.index()].load(Ordering::Relaxed)
+    }
+
+    /// A TLS handshake failed or timed out.
+    pub fn record_handshake_failure(&self) {
+        self.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request came over TLS (`TLSv1.2` or `TLSv1.3`, as `tls::version_label` names them).
+    pub fn record_tls_request(&self, version: &str) {
+        let index = usize::from(version == "TLSv1.3");
+        self.tls_requests[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Failed TLS handshakes, and requests over TLS 1.2 and TLS 1.3.
+    pub fn tls(&self) -> (u64, [u64; 2]) {
+        (
+            self.tls_handshake_failures.load(Ordering::Relaxed),
+            std::array::from_fn(|i| self.tls_requests[i].load(Ordering::Relaxed)),
+        )
     }
 
     /// Distinct clients limited since the last call, and resets the estimate.

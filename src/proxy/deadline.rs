@@ -53,11 +53,17 @@ pub fn mark_header_read(stream: Option<&Stream>) {
     }
 }
 
-/// Pingora's HTTP app with a whole-header deadline on every HTTP/1 request.
+/// Pingora's HTTP app with a whole-header deadline on every HTTP/1 request; one per listener.
 pub struct HeaderDeadline<A> {
     pub inner: Arc<A>,
     pub read_timeout: Duration,
     pub idle_timeout: Duration,
+    /// The listener terminates TLS: each connection starts with this handshake (under its own
+    /// deadline); after it, the stream is the decrypted one and `selected_alpn_proto` tells
+    /// what the client chose.
+    pub tls: Option<Arc<crate::tls::Terminator>>,
+    /// A plain listener accepts HTTP/2 with prior knowledge (`listeners[].h2c`).
+    pub h2c: bool,
 }
 
 #[async_trait]
@@ -67,6 +73,10 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let stream = match &self.tls {
+            Some(tls) => tls.accept(stream).await?,
+            None => stream,
+        };
         let mut stream = Box::new(DeadlineStream::new(
             stream,
             self.read_timeout,

@@ -7,10 +7,12 @@
 mod ctx;
 pub mod deadline;
 pub mod forward;
+mod listener;
 pub mod respond;
 pub mod rules;
 
 pub use ctx::{Attempt, RequestCtx};
+pub use listener::ListenerRole;
 pub use rules::RequestRules;
 
 use crate::balance::{Selection, UpstreamPool};
@@ -49,6 +51,8 @@ pub struct AegisProxy {
     pub capacity: Arc<Capacity>,
     pub rules: RequestRules,
     pub settings: ProxySettings,
+    /// The listener this proxy serves (one proxy per listener).
+    pub listener: ListenerRole,
 }
 
 impl AegisProxy {
@@ -61,8 +65,34 @@ impl AegisProxy {
     ) -> Result<bool> {
         let reply = LocalReply::Refused(refusal);
         ctx.reply = Some(reply);
-        respond::send(session, reply, &ctx.request_id, &self.settings.allow).await?;
+        let location = match (refusal, &self.listener.redirect_to_https) {
+            (Refusal::RedirectToHttps, Some(origin)) => Some(crate::tls::redirect::location(
+                origin,
+                &session.req_header().uri,
+            )),
+            _ => None,
+        };
+        respond::send(
+            session,
+            reply,
+            &self.answer_headers(ctx, location.as_deref()),
+        )
+        .await?;
         Ok(true)
+    }
+
+    /// The headers of an answer Aegis writes itself on this listener.
+    fn answer_headers<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        location: Option<&'a str>,
+    ) -> respond::AnswerHeaders<'a> {
+        respond::AnswerHeaders {
+            request_id: &ctx.request_id,
+            allow: &self.settings.allow,
+            hsts: self.listener.hsts.as_ref(),
+            location,
+        }
     }
 
     /// Records the current attempt's outcome in its backend's breaker (once).
@@ -151,6 +181,11 @@ impl ProxyHttp for AegisProxy {
                 session.set_keepalive(None);
             }
             return self.refuse(session, ctx, refusal).await;
+        }
+        // §11.1: a redirecting listener answers every valid request (the Host allowlist has
+        // applied above) with a 308 to its configured origin.
+        if self.listener.redirect_to_https.is_some() {
+            return self.refuse(session, ctx, Refusal::RedirectToHttps).await;
         }
         Ok(false)
     }
@@ -252,7 +287,11 @@ impl ProxyHttp for AegisProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        finish_backend_response(upstream_response, &ctx.request_id);
+        finish_backend_response(
+            upstream_response,
+            &ctx.request_id,
+            self.listener.hsts.as_ref(),
+        );
         Ok(())
     }
 
@@ -338,7 +377,7 @@ impl ProxyHttp for AegisProxy {
         };
         ctx.reply = Some(reply);
         if let Err(write_error) =
-            respond::send(session, reply, &ctx.request_id, &self.settings.allow).await
+            respond::send(session, reply, &self.answer_headers(ctx, None)).await
         {
             log::debug!("cannot send the error response: {write_error}");
         }
@@ -356,6 +395,18 @@ impl ProxyHttp for AegisProxy {
             .or(ctx.reply.map(|r| r.status()))
             .unwrap_or(0);
         self.metrics.record_response(status, ctx.reply);
+        let tls = if self.listener.tls {
+            let version = crate::tls::version_label(
+                session
+                    .digest()
+                    .and_then(|d| d.ssl_digest.as_ref())
+                    .map(|d| d.version.as_ref()),
+            );
+            self.metrics.record_tls_request(version);
+            version
+        } else {
+            "-"
+        };
         if !access::enabled() {
             return;
         }
@@ -378,6 +429,7 @@ impl ProxyHttp for AegisProxy {
             total: ctx.started.elapsed(),
             request_id: ctx.request_id.to_str().unwrap_or("-"),
             refusal: ctx.reply.map_or("-", |r| r.reason()),
+            tls,
         };
         access::write(&entry);
     }

@@ -6,26 +6,47 @@ use crate::security::headers::harden_response;
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
-/// Writes the JSON answer for `reply`. `allow` is the `Allow` header value for 405s.
+/// The headers an answer may carry besides its own.
+pub struct AnswerHeaders<'a> {
+    pub request_id: &'a http::HeaderValue,
+    /// The `Allow` header value for 405s.
+    pub allow: &'a str,
+    /// `Strict-Transport-Security`, on TLS listeners.
+    pub hsts: Option<&'a http::HeaderValue>,
+    /// The `Location` of the redirect to HTTPS.
+    pub location: Option<&'a str>,
+}
+
+/// Writes the JSON answer for `reply`.
 pub async fn send(
     session: &mut Session,
     reply: LocalReply,
-    request_id: &http::HeaderValue,
-    allow: &str,
+    headers: &AnswerHeaders<'_>,
 ) -> pingora::Result<()> {
     let body = reply.body();
     let mut resp = ResponseHeader::build(reply.status(), Some(10))?;
     resp.insert_header("Content-Type", "application/json")?;
     resp.insert_header("Content-Length", body.len())?;
     resp.insert_header("Cache-Control", "no-store")?;
-    if !request_id.is_empty() {
-        resp.insert_header("X-Request-ID", request_id.clone())?;
+    if !headers.request_id.is_empty() {
+        resp.insert_header("X-Request-ID", headers.request_id.clone())?;
     }
     if let Some(retry_after) = reply.retry_after() {
         resp.insert_header("Retry-After", retry_after)?;
     }
-    if reply == LocalReply::Refused(Refusal::MethodNotAllowed) {
-        resp.insert_header("Allow", allow)?;
+    match reply {
+        LocalReply::Refused(Refusal::MethodNotAllowed) => {
+            resp.insert_header("Allow", headers.allow)?;
+        }
+        LocalReply::Refused(Refusal::RedirectToHttps) => {
+            if let Some(location) = headers.location {
+                resp.insert_header("Location", location)?;
+            }
+        }
+        _ => {}
+    }
+    if let Some(hsts) = headers.hsts {
+        resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
     }
     harden_response(&mut resp)?;
     if reply.closes_connection() {

@@ -135,18 +135,26 @@ const X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
 /// standard one. HTTP header names are case-insensitive (RFC 9110 §5.1).
 ///
 /// SECURITY: `X-Powered-By` and the backend's `Server` tell an attacker which exploits to try.
-pub fn finish_backend_response(resp: &mut ResponseHeader, request_id: &HeaderValue) {
+/// `hsts` is the `Strict-Transport-Security` value on TLS listeners; it replaces the backend's.
+pub fn finish_backend_response(
+    resp: &mut ResponseHeader,
+    request_id: &HeaderValue,
+    hsts: Option<&HeaderValue>,
+) {
     let empty = ResponseHeader::from(http::Response::new(()).into_parts().0);
     let mut parts: http::response::Parts = std::mem::replace(resp, empty).into();
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers, Direction::Response);
     headers.remove(X_POWERED_BY);
-    headers.reserve(SECURITY_HEADERS.len() + 1);
+    headers.reserve(SECURITY_HEADERS.len() + 2);
     for (name, value) in SECURITY_HEADERS {
         headers.insert(name, value);
     }
     if !request_id.is_empty() {
         headers.insert(X_REQUEST_ID, request_id.clone());
+    }
+    if let Some(hsts) = hsts {
+        headers.insert(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone());
     }
     *resp = ResponseHeader::from(parts);
 }
@@ -189,7 +197,7 @@ mod tests {
         resp.append_header("X-Hop", "1").unwrap();
         resp.append_header("Transfer-Encoding", "chunked").unwrap();
         resp.append_header("X-Kept", "1").unwrap();
-        finish_backend_response(&mut resp, &HeaderValue::from_static("id-1"));
+        finish_backend_response(&mut resp, &HeaderValue::from_static("id-1"), None);
         assert_eq!(resp.headers.get("server").unwrap(), "aegis");
         assert!(resp.headers.get("x-powered-by").is_none());
         assert!(resp.headers.get("x-hop").is_none());

@@ -30,6 +30,8 @@ pub struct StaticInfo {
     pub min_rate: f64,
     pub max_rate: f64,
     pub adaptive_enabled: bool,
+    /// The TLS listeners' certificates, each once.
+    pub certificates: Vec<CertificateSnapshot>,
 }
 
 /// One second's reading of the cumulative counters.
@@ -262,6 +264,19 @@ impl Observer {
                     message: e.event.to_string(),
                 })
                 .collect(),
+            tls: self.tls(),
+        }
+    }
+
+    fn tls(&self) -> TlsSnapshot {
+        let (handshake_failures, requests) = self.sources.metrics.tls();
+        TlsSnapshot {
+            handshake_failures,
+            requests: [("TLSv1.2", requests[0]), ("TLSv1.3", requests[1])]
+                .into_iter()
+                .map(|(version, n)| (version.to_string(), n))
+                .collect(),
+            certificates: self.sources.info.certificates.clone(),
         }
     }
 }

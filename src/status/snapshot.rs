@@ -21,6 +21,26 @@ pub struct Snapshot {
     /// Connections and descriptors against their limits.
     #[serde(default)]
     pub capacity: CapacitySnapshot,
+    /// TLS listeners' certificates and handshakes.
+    #[serde(default)]
+    pub tls: TlsSnapshot,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TlsSnapshot {
+    /// Handshakes that failed or timed out.
+    pub handshake_failures: u64,
+    /// Requests by TLS version (`TLSv1.2`, `TLSv1.3`).
+    pub requests: BTreeMap<String, u64>,
+    pub certificates: Vec<CertificateSnapshot>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateSnapshot {
+    /// The certificate's first name.
+    pub name: String,
+    /// End of validity, seconds since the Unix epoch.
+    pub expires_unix: i64,
 }
 
 /// What the connection capacity looks like (see `docs/operations.md`, "Connection capacity").

@@ -135,9 +135,11 @@ impl Aegis {
         let (port, admin_port) = (free_port(), free_port());
         let mut config = base_config(port, admin_port, backends, &dir);
         if !extra.trim().is_empty() {
+            // `{port}` in the extra YAML is the port the harness waits on (e.g. in `listeners`).
+            let extra = extra.replace("{port}", &port.to_string());
             merge(
                 &mut config,
-                serde_yaml::from_str(extra).expect("extra config is YAML"),
+                serde_yaml::from_str(&extra).expect("extra config is YAML"),
             );
         }
         let config_path = dir.join("aegis.yml");

@@ -1,0 +1,140 @@
+//! TLS termination on the listeners (§11.1), with rustls through Pingora.
+//!
+//! - [`resolver`]: chooses a certificate by SNI, from a set behind an `ArcSwap`.
+//! - [`Terminator`]: one TLS listener's rustls configuration; its handshake runs inside Aegis's
+//!   own connection loop (`proxy::deadline`), under a deadline, and failures are counted.
+//! - [`redirect`]: the `redirect_to_https` answer's `Location`.
+//!
+//! See `docs/tls.md` and `docs/decisions/tls-handshake.md`.
+
+pub mod redirect;
+pub mod resolver;
+
+pub use resolver::{CertificateResolver, CertificateSet};
+
+use crate::config::{ListenerTls, LoadedCertificate, TlsVersion};
+use crate::metrics::Metrics;
+use pingora::listeners::tls::Acceptor;
+use pingora::protocols::l4::stream::Stream as TcpStream;
+use pingora::protocols::Stream;
+use rustls::server::ServerConfig;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Whether HTTP/2 is offered by ALPN on TLS listeners with `http2: true`. Until the connection
+/// loop serves h2 (issue 13, the HTTP/2 half), only `http/1.1` is offered, so that a client
+/// that would pick h2 speaks HTTP/1.1 instead of failing.
+pub const OFFER_H2: bool = false;
+
+/// A TLS listener's rustls side: its configuration, certificates and handshake deadline.
+pub struct Terminator {
+    acceptor: Acceptor,
+    resolver: Arc<CertificateResolver>,
+    /// The whole handshake must be done within this (`server.read_timeout`).
+    handshake_timeout: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl Terminator {
+    /// Builds the TLS side of a listener from its checked certificates (`config::load` has read
+    /// them). `None` when no certificate was loaded.
+    pub fn new(
+        tls: &ListenerTls,
+        http2: bool,
+        handshake_timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Option<Self> {
+        let certificates: Vec<Arc<LoadedCertificate>> = tls
+            .certificates
+            .iter()
+            .filter_map(|spec| spec.loaded.clone())
+            .collect();
+        let resolver = Arc::new(CertificateResolver::new(CertificateSet::new(
+            &certificates,
+        )?));
+        Some(Terminator {
+            acceptor: Acceptor::from_server_config(Arc::new(server_config(
+                tls.min_version,
+                http2 && OFFER_H2,
+                resolver.clone(),
+            ))),
+            resolver,
+            handshake_timeout,
+            metrics,
+        })
+    }
+
+    /// The listener's certificate resolver (a reload swaps its set).
+    pub fn resolver(&self) -> &Arc<CertificateResolver> {
+        &self.resolver
+    }
+
+    /// Runs the TLS handshake on a new connection. `None` when it failed or took longer than
+    /// the handshake deadline; the failure is counted and logged at debug level only (a scan
+    /// or a client with old TLS would otherwise flood the log).
+    pub async fn accept(&self, stream: Stream) -> Option<Stream> {
+        // A listener's connections arrive as Pingora's TCP stream (the listener itself is plain
+        // TCP; the handshake is ours), the concrete type rustls is driven over.
+        let Ok(tcp) = stream.into_any().downcast::<TcpStream>() else {
+            log::error!("TLS listener got a connection that is not a TCP stream");
+            return None;
+        };
+        // SECURITY: slowloris on TLS — a client that starts a handshake and stalls must not
+        // hold the connection; the whole handshake has `read_timeout`, like a request header.
+        match tokio::time::timeout(self.handshake_timeout, self.acceptor.tls_handshake(*tcp)).await
+        {
+            Ok(Ok(tls)) => Some(Box::new(tls)),
+            Ok(Err(e)) => {
+                self.metrics.record_handshake_failure();
+                log::debug!("TLS handshake failed: {e}");
+                None
+            }
+            Err(_) => {
+                self.metrics.record_handshake_failure();
+                log::debug!(
+                    "TLS handshake not complete within {:?}",
+                    self.handshake_timeout
+                );
+                None
+            }
+        }
+    }
+}
+
+/// The rustls server configuration of a TLS listener.
+fn server_config(
+    min_version: TlsVersion,
+    offer_h2: bool,
+    resolver: Arc<CertificateResolver>,
+) -> ServerConfig {
+    // SECURITY: TLS 1.2 and 1.3 only (rustls speaks nothing older); `min_version: "1.3"` drops
+    // 1.2. The ring provider's defaults keep only AEAD suites with forward secrecy.
+    let versions: &[&'static rustls::SupportedProtocolVersion] = match min_version {
+        TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        TlsVersion::Tls13 => &[&rustls::version::TLS13],
+    };
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(versions)
+            .expect("the ring provider supports TLS 1.2 and 1.3")
+            .with_no_client_auth()
+            .with_cert_resolver(resolver);
+    config.alpn_protocols = if offer_h2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    // SECURITY: the client's cipher order would let it pick the weakest suite both support.
+    config.ignore_client_order = true;
+    config
+}
+
+/// `TLSv1.3`, `TLSv1.2` (or `-` on a plain connection) from Pingora's name for the version.
+pub fn version_label(version: Option<&str>) -> &'static str {
+    match version {
+        Some("TLSv1_3") | Some("TLSv1.3") => "TLSv1.3",
+        Some("TLSv1_2") | Some("TLSv1.2") => "TLSv1.2",
+        Some(_) => "TLS",
+        None => "-",
+    }
+}
