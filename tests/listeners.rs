@@ -4,14 +4,10 @@
 mod common;
 
 use common::http::{self, Connection};
-use common::{free_port, run_aegis, scratch_dir, wait_until, Aegis};
+use common::{free_port, local, run_aegis, scratch_dir, wait_until, Aegis};
 use fake_backends::FakeBackend;
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
-
-fn local(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
 
 #[test]
 fn several_plain_listeners_are_served() {

@@ -85,7 +85,11 @@ impl Terminator {
         {
             Ok(Ok(tls)) => Some(Box::new(tls)),
             Ok(Err(e)) => {
-                self.metrics.record_handshake_failure();
+                // A connection closed before it sent anything TLS (a TCP health probe, a port
+                // scan) is not a failed handshake.
+                if !closed_by_client(&e) {
+                    self.metrics.record_handshake_failure();
+                }
                 log::debug!("TLS handshake failed: {e}");
                 None
             }
@@ -99,6 +103,13 @@ impl Terminator {
             }
         }
     }
+}
+
+/// Whether a handshake ended because the client closed the connection. Pingora keeps only the
+/// text of tokio-rustls's error (`explain_err`), whose end-of-stream message is this one.
+fn closed_by_client(e: &pingora::Error) -> bool {
+    e.root_cause().to_string().ends_with("tls handshake eof")
+        || e.to_string().ends_with("tls handshake eof")
 }
 
 /// The rustls server configuration of a TLS listener.

@@ -29,9 +29,14 @@ impl Response {
     }
 }
 
-/// A keep-alive connection.
-pub struct Connection {
-    reader: BufReader<TcpStream>,
+/// A byte stream a [`Connection`] can run over: TCP, or TLS on top of it.
+pub trait Duplex: Read + Write + Send {}
+
+impl<T: Read + Write + Send> Duplex for T {}
+
+/// A keep-alive connection, over plain TCP unless made with [`Connection::over`].
+pub struct Connection<S = TcpStream> {
+    reader: BufReader<S>,
 }
 
 impl Connection {
@@ -39,12 +44,19 @@ impl Connection {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         stream.set_read_timeout(Some(Duration::from_secs(15)))?;
         stream.set_nodelay(true)?;
-        Ok(Connection {
+        Ok(Connection::over(stream))
+    }
+}
+
+impl<S: Read + Write> Connection<S> {
+    /// A connection over an established stream (e.g. a TLS session).
+    pub fn over(stream: S) -> Connection<S> {
+        Connection {
             reader: BufReader::new(stream),
-        })
+        }
     }
 
-    pub fn stream(&mut self) -> &mut TcpStream {
+    pub fn stream(&mut self) -> &mut S {
         self.reader.get_mut()
     }
 
