@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::http::{self, Connection, Response};
+use common::http::{Connection, Duplex, Response};
+use common::tls::{TestCa, Transport};
 use common::Aegis;
 use fake_backends::FakeBackend;
 use std::io::Write;
@@ -13,10 +14,62 @@ use std::time::{Duration, Instant};
 
 const EXTRA: &str = "server:\n  allowed_methods: [GET, HEAD, POST]\n  allowed_hosts: [app.example, \"*.api.example\"]\n  max_header_bytes: 2048\n  max_body_bytes: 1000\n  read_timeout: 1s\n";
 
-fn setup() -> (FakeBackend, Aegis) {
+/// Aegis as the cases reach it: over plain TCP, or over TLS on a TLS listener (§11.1: every
+/// part-one guarantee holds there too, through the same cases).
+struct Target {
+    aegis: Aegis,
+    transport: Transport,
+}
+
+impl std::ops::Deref for Target {
+    type Target = Aegis;
+
+    fn deref(&self) -> &Aegis {
+        &self.aegis
+    }
+}
+
+impl Target {
+    /// A keep-alive connection over this target's transport.
+    fn connect(&self) -> Connection<Box<dyn Duplex>> {
+        self.transport.connect(self.aegis.addr()).expect("connect")
+    }
+}
+
+fn setup() -> (FakeBackend, Target) {
+    setup_over(false)
+}
+
+/// Aegis with the suite's settings, its port plain or TLS (a certificate for the allowed hosts).
+fn setup_over(tls: bool) -> (FakeBackend, Target) {
     let backend = FakeBackend::start("b").unwrap();
-    let aegis = Aegis::start(&[(backend.url(), 1)], EXTRA);
-    (backend, aegis)
+    if !tls {
+        let aegis = Aegis::start(&[(backend.url(), 1)], EXTRA);
+        return (
+            backend,
+            Target {
+                aegis,
+                transport: Transport::Plain,
+            },
+        );
+    }
+    let ca = TestCa::new();
+    let files = ca.issue(
+        &common::scratch_dir(),
+        "site",
+        &["app.example", "*.api.example"],
+        30,
+    );
+    let listeners = format!(
+        "listeners:\n  - address: 127.0.0.1:{{port}}\n    tls:\n      certificates: [{}]\n",
+        files.yaml()
+    );
+    let aegis = Aegis::start(&[(backend.url(), 1)], &format!("{EXTRA}{listeners}"));
+    let transport = Transport::Tls {
+        config: ca.client(&[]),
+        sni: "app.example".into(),
+    };
+    (backend, Target { aegis, transport })
 }
 
 /// Checks the security headers of §6 on any response.
@@ -45,14 +98,15 @@ fn assert_refused(resp: &Response, status: u16, error: &str) {
     assert_hardened(resp);
 }
 
-fn send(aegis: &Aegis, bytes: &[u8]) -> Response {
-    http::raw(aegis.addr(), bytes)
+fn send(target: &Target, bytes: &[u8]) -> Response {
+    target
+        .transport
+        .raw(target.addr(), bytes)
         .unwrap_or_else(|e| panic!("{e} for {:?}", String::from_utf8_lossy(bytes)))
 }
 
-#[test]
-fn smuggling_attempts_are_refused_and_never_forwarded() {
-    let (backend, aegis) = setup();
+fn smuggling_attempts_are_refused_and_never_forwarded(tls: bool) {
+    let (backend, aegis) = setup_over(tls);
     // Refused by Aegis from the raw header: JSON 400, connection closed.
     let cases: [&[u8]; 4] = [
         b"POST / HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n0\r\n\r\n",
@@ -88,9 +142,8 @@ fn smuggling_attempts_are_refused_and_never_forwarded() {
     );
 }
 
-#[test]
-fn legitimate_framing_is_forwarded_once_and_normalised() {
-    let (backend, aegis) = setup();
+fn legitimate_framing_is_forwarded_once_and_normalised(tls: bool) {
+    let (backend, aegis) = setup_over(tls);
     let resp = send(
         &aegis,
         b"POST /form HTTP/1.1\r\nHost: app.example\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
@@ -122,9 +175,8 @@ fn legitimate_framing_is_forwarded_once_and_normalised() {
     );
 }
 
-#[test]
-fn traversal_and_malformed_paths_are_refused() {
-    let (backend, aegis) = setup();
+fn traversal_and_malformed_paths_are_refused(tls: bool) {
+    let (backend, aegis) = setup_over(tls);
     for path in [
         "/../etc/passwd",
         "/a/%2e%2e/b",
@@ -148,9 +200,8 @@ fn traversal_and_malformed_paths_are_refused() {
     }
 }
 
-#[test]
-fn hosts_outside_the_allowlist_are_refused() {
-    let (backend, aegis) = setup();
+fn hosts_outside_the_allowlist_are_refused(tls: bool) {
+    let (backend, aegis) = setup_over(tls);
     for host in [
         "evil.example",
         "api.example",
@@ -183,9 +234,8 @@ fn hosts_outside_the_allowlist_are_refused() {
     }
 }
 
-#[test]
-fn disallowed_methods_get_405_with_allow() {
-    let (backend, aegis) = setup();
+fn disallowed_methods_get_405_with_allow(tls: bool) {
+    let (backend, aegis) = setup_over(tls);
     for method in ["DELETE", "PUT", "TRACE", "CONNECT", "PROPFIND"] {
         let target = if method == "CONNECT" {
             "app.example:443"
@@ -200,9 +250,8 @@ fn disallowed_methods_get_405_with_allow() {
     assert_eq!(backend.request_count(), 0);
 }
 
-#[test]
-fn oversized_headers_and_bodies_are_refused() {
-    let (backend, aegis) = setup();
+fn oversized_headers_and_bodies_are_refused(tls: bool) {
+    let (backend, aegis) = setup_over(tls);
     let big = format!(
         "GET / HTTP/1.1\r\nHost: app.example\r\nX-Big: {}\r\n\r\n",
         "a".repeat(3000)
@@ -219,7 +268,7 @@ fn oversized_headers_and_bodies_are_refused() {
     assert_eq!(backend.request_count(), 0);
 
     // A chunked body that grows past the limit is cut off: 413, and the backend never gets it.
-    let mut conn = Connection::open(aegis.addr()).unwrap();
+    let mut conn = aegis.connect();
     conn.send_raw(
         b"POST /upload HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding: chunked\r\n\r\n",
     )
@@ -232,9 +281,8 @@ fn oversized_headers_and_bodies_are_refused() {
     assert!(backend.requests().iter().all(|r| r.body.len() <= 1000));
 }
 
-#[test]
-fn client_forwarding_headers_are_replaced() {
-    let (backend, aegis) = setup();
+fn client_forwarding_headers_are_replaced(tls: bool) {
+    let (backend, aegis) = setup_over(tls);
     let resp = send(
         &aegis,
         b"GET / HTTP/1.1\r\nHost: app.example\r\nX-Forwarded-For: 1.2.3.4, 5.6.7.8\r\nX-Request-ID: mine\r\n\r\n",
@@ -246,9 +294,8 @@ fn client_forwarding_headers_are_replaced() {
     assert_eq!(resp.header("x-request-id"), seen.header("x-request-id"));
 }
 
-#[test]
-fn backend_responses_are_hardened() {
-    let (backend, aegis) = setup();
+fn backend_responses_are_hardened(tls: bool) {
+    let (backend, aegis) = setup_over(tls);
     backend.set_response_headers(vec![
         ("X-Powered-By".into(), "PHP/5.4".into()),
         ("Server".into(), "Apache/2.2".into()),
@@ -380,3 +427,32 @@ fn slowloris_is_cut_off_by_read_timeout() {
         200
     );
 }
+
+/// Each case runs over plain TCP and over TLS.
+macro_rules! plain_and_tls {
+    ($($case:ident),* $(,)?) => {
+        mod plain {
+            $(#[test]
+            fn $case() {
+                super::$case(false)
+            })*
+        }
+        mod over_tls {
+            $(#[test]
+            fn $case() {
+                super::$case(true)
+            })*
+        }
+    };
+}
+
+plain_and_tls!(
+    smuggling_attempts_are_refused_and_never_forwarded,
+    legitimate_framing_is_forwarded_once_and_normalised,
+    traversal_and_malformed_paths_are_refused,
+    hosts_outside_the_allowlist_are_refused,
+    disallowed_methods_get_405_with_allow,
+    oversized_headers_and_bodies_are_refused,
+    client_forwarding_headers_are_replaced,
+    backend_responses_are_hardened,
+);

@@ -331,3 +331,38 @@ fn an_invalid_certificate_opens_no_port() {
     );
     assert!(TcpStream::connect(common::local(port)).is_err());
 }
+
+#[test]
+fn slowloris_over_tls_is_cut_by_the_header_deadline() {
+    let site = site("server:\n  read_timeout: 1s\n");
+    let mut stream = connect(site.aegis.addr(), "a.test", site.ca.client(&[])).unwrap();
+    stream
+        .sock
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let started = Instant::now();
+    stream.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    let mut cut = None;
+    while started.elapsed() < Duration::from_secs(4) {
+        let mut buf = [0u8; 64];
+        let closed = stream.write_all(b"X").and_then(|_| stream.flush()).is_err()
+            || match stream.read(&mut buf) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) => !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+            };
+        if closed {
+            cut = Some(started.elapsed());
+            break;
+        }
+    }
+    let cut = cut.expect("a dribbling TLS client was not cut");
+    assert!(
+        cut >= Duration::from_millis(900) && cut < Duration::from_millis(2500),
+        "cut after {cut:?}"
+    );
+    assert_eq!(site.backend.request_count(), 0);
+}
