@@ -34,6 +34,10 @@ bench:
 bench-load:
     bash benches/load/run.sh
 
+# TLS load figures: Aegis vs nginx terminating TLS, new connections and keep-alive (= benches/load/tls.sh)
+bench-tls:
+    bash benches/load/tls.sh
+
 # Instructions per request, Aegis vs bare Pingora, under callgrind (= bash benches/load/callgrind.sh)
 bench-callgrind:
     bash benches/load/callgrind.sh
