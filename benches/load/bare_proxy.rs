@@ -26,7 +26,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "\
 Usage: bare-proxy --listen ADDR:PORT --upstream ADDR:PORT [--threads N]
-                  [--no-work-stealing] [--no-upstream-keepalive]";
+                  [--no-work-stealing] [--no-upstream-keepalive] [--tls CERT KEY]";
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -36,12 +36,15 @@ struct Options {
     threads: usize,
     work_stealing: bool,
     upstream_keepalive: bool,
+    /// Terminate TLS with Pingora's own listener (`add_tls`): PEM certificate and key files.
+    tls: Option<(String, String)>,
 }
 
 /// Parses the arguments (without the program name) by hand, to keep the example dependency-free.
 fn parse_args(args: impl IntoIterator<Item = String>) -> std::result::Result<Options, String> {
     let (mut listen, mut upstream, mut threads) = (None, None, 1);
     let (mut work_stealing, mut upstream_keepalive) = (true, true);
+    let mut tls = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -57,6 +60,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> std::result::Result<Opt
             }
             "--no-work-stealing" => work_stealing = false,
             "--no-upstream-keepalive" => upstream_keepalive = false,
+            "--tls" => tls = Some((value("--tls")?, value("--tls")?)),
             other => return Err(format!("unknown argument '{other}'")),
         }
     }
@@ -66,6 +70,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> std::result::Result<Opt
         threads,
         work_stealing,
         upstream_keepalive,
+        tls,
     })
 }
 
@@ -128,7 +133,15 @@ fn main() -> ExitCode {
             upstream_keepalive: options.upstream_keepalive,
         },
     );
-    service.add_tcp(&options.listen.to_string());
+    match &options.tls {
+        None => service.add_tcp(&options.listen.to_string()),
+        Some((cert, key)) => {
+            if let Err(e) = service.add_tls(&options.listen.to_string(), cert, key) {
+                eprintln!("bare-proxy: cannot use {cert} / {key}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     server.add_service(service);
     eprintln!(
         "bare-proxy: {} -> {} ({} thread(s), work stealing {}, upstream keep-alive {})",

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# TLS load figures (issue 13): Aegis and nginx terminating TLS with the same certificate, each
+# TLS load figures (issue 13): Aegis, the bare Pingora proxy (Pingora's own TLS listener) and
+# nginx terminating TLS with the same certificate, each
 # pinned to core 0 with one worker, the backend (nginx, static answer) and h2load on core 1,
 # loopback only. Two measurements per system, one run each:
 #   - new connections: `h2load --h1 -n N -c 50` with `Connection: close`, so every request is a
@@ -29,6 +30,7 @@ chmod 644 "$TMP/cert.key"
 
 AEGIS_TLS_PORT=$((BASE_PORT + 40))
 NGINX_TLS_PORT=$((BASE_PORT + 41))
+BARE_TLS_PORT=$((BASE_PORT + 42))
 write_aegis_config "$TMP/aegis.yml" "$AEGIS_TLS_PORT" $((AEGIS_TLS_PORT + 100)) 1 "$TMP/aegis.log"
 cat >>"$TMP/aegis.yml" <<YAML
 listeners:
@@ -39,6 +41,10 @@ YAML
 "$AEGIS_BIN" -t -c "$TMP/aegis.yml" >/dev/null || die "the Aegis TLS config is invalid"
 start_pinned "$PROXY_CPUS" "$TMP/aegis.log" "$AEGIS_BIN" -c "$TMP/aegis.yml" --headless
 AEGIS_PID=$LAST_PID
+
+start_pinned "$PROXY_CPUS" "$TMP/bare-tls.log" "$BARE_BIN" --listen "127.0.0.1:$BARE_TLS_PORT" \
+    --upstream "127.0.0.1:$BACKEND_PORT" --threads 1 --tls "$TMP/cert.pem" "$TMP/cert.key"
+BARE_TLS_PID=$LAST_PID
 
 mkdir -p "$TMP/nginx-tls"
 cat >"$TMP/nginx-tls/nginx.conf" <<CONF
@@ -78,7 +84,7 @@ CONF
 start_pinned "$PROXY_CPUS" "$TMP/nginx-tls/stdout" "$NGINX" -p "$TMP/nginx-tls" -c "$TMP/nginx-tls/nginx.conf"
 NGINX_TLS_PID=$LAST_PID
 
-for port in $AEGIS_TLS_PORT $NGINX_TLS_PORT; do
+for port in $AEGIS_TLS_PORT $BARE_TLS_PORT $NGINX_TLS_PORT; do
     for _ in $(seq 100); do
         [[ $(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$port/") == 200 ]] && break
         sleep 0.1
@@ -104,7 +110,9 @@ measure() {
 log "single run; proxy on core $PROXY_CPUS, backend and h2load on core $LOAD_CPUS"
 MODE=handshakes
 measure aegis "$AEGIS_PID" "$AEGIS_TLS_PORT" "$HANDSHAKES" -c 50 -m 1 -H 'Connection: close'
+measure bare "$BARE_TLS_PID" "$BARE_TLS_PORT" "$HANDSHAKES" -c 50 -m 1 -H 'Connection: close'
 measure nginx "$NGINX_TLS_PID" "$NGINX_TLS_PORT" "$HANDSHAKES" -c 50 -m 1 -H 'Connection: close'
 MODE=keep-alive
 measure aegis "$AEGIS_PID" "$AEGIS_TLS_PORT" "$REQUESTS" -c 32 -m 1
+measure bare "$BARE_TLS_PID" "$BARE_TLS_PORT" "$REQUESTS" -c 32 -m 1
 measure nginx "$NGINX_TLS_PID" "$NGINX_TLS_PORT" "$REQUESTS" -c 32 -m 1
