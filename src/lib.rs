@@ -7,6 +7,7 @@
 //!   and the startup DNS resolution with the anti-SSRF check. The only module that knows serde.
 //! - [`server`]: wires concrete types into a Pingora server; the only place that does.
 //! - [`proxy`]: the one `ProxyHttp` implementation; each phase delegates to a leaf module.
+//! - [`http2`]: HTTP/2 client connections (h2, h2c): Pingora's streams, Aegis's flood limits.
 //! - [`balance`]: the backend pool, smooth weighted round-robin, health checks and warm-up.
 //! - [`breaker`]: the per-backend circuit breaker (pure state machine + lock-light cell).
 //! - [`limit`]: the per-client rate limiter on `pingora-limits` and the adaptive loop.
@@ -37,6 +38,7 @@ pub mod capacity;
 pub mod cli;
 pub mod config;
 pub mod events;
+pub mod http2;
 pub mod lifecycle;
 pub mod limit;
 pub mod logging;

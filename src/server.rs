@@ -7,6 +7,7 @@ use crate::balance::UpstreamPool;
 use crate::capacity::Capacity;
 use crate::config::{Config, ListenerSettings};
 use crate::events::EventLog;
+use crate::http2::Http2Config;
 use crate::lifecycle::{self, DrainService, Lifecycle, ShutdownSignals};
 use crate::limit::adaptive::{AdaptiveService, AdaptiveStatus};
 use crate::limit::RateLimiter;
@@ -287,6 +288,12 @@ fn listener_service(
         idle_timeout: config.server.idle_timeout,
         tls,
         h2c: listener.h2c,
+        http2: Http2Config {
+            settings: config.http2.clone(),
+            max_header_bytes: config.server.max_header_bytes,
+            read_timeout: config.server.read_timeout,
+            idle_timeout: config.server.idle_timeout,
+        },
     };
     let mut service = Service::new(format!("aegis {}", listener.describe()), app);
     // Pingora's 64 KiB L4 read buffer is meant for TLS record reads; for plain HTTP/1 it only

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::http::{Connection, Duplex, Response};
+use common::http::{assert_hardened, assert_refused, Connection, Duplex, Response};
 use common::tls::{TestCa, Transport};
 use common::Aegis;
 use fake_backends::FakeBackend;
@@ -70,32 +70,6 @@ fn setup_over(tls: bool) -> (FakeBackend, Target) {
         sni: "app.example".into(),
     };
     (backend, Target { aegis, transport })
-}
-
-/// Checks the security headers of §6 on any response.
-fn assert_hardened(resp: &Response) {
-    for (name, value) in [
-        ("x-content-type-options", "nosniff"),
-        ("x-frame-options", "DENY"),
-        ("x-xss-protection", "0"),
-        ("referrer-policy", "strict-origin-when-cross-origin"),
-        (
-            "permissions-policy",
-            "camera=(), microphone=(), geolocation=()",
-        ),
-        ("server", "aegis"),
-    ] {
-        assert_eq!(resp.header(name), Some(value), "{name} on {resp:?}");
-    }
-    assert!(resp.header("x-powered-by").is_none());
-}
-
-/// Checks a response Aegis generated: status, JSON error body, security headers.
-fn assert_refused(resp: &Response, status: u16, error: &str) {
-    assert_eq!(resp.status, status, "{resp:?}");
-    assert_eq!(resp.header("content-type"), Some("application/json"));
-    assert_eq!(resp.json()["error"], error, "{}", resp.text());
-    assert_hardened(resp);
 }
 
 fn send(target: &Target, bytes: &[u8]) -> Response {

@@ -49,6 +49,15 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
     for (reason, n) in &s.totals.refusals {
         refusals.with_label_values(&[reason]).inc_by(*n);
     }
+    let protocols = counter(
+        &r,
+        "aegis_requests_by_protocol_total",
+        "Requests by client protocol (http/1.1, h2).",
+        &["protocol"],
+    )?;
+    for (protocol, n) in &s.totals.protocols {
+        protocols.with_label_values(&[protocol]).inc_by(*n);
+    }
     gauge(
         &r,
         "aegis_requests_per_second",

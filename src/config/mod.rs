@@ -11,6 +11,7 @@ mod certificates;
 mod checker;
 mod hsts;
 mod listeners;
+mod http2;
 mod raw;
 mod resolve;
 mod validate;
@@ -24,6 +25,7 @@ use std::time::Duration;
 pub use certificates::{load_certificates, LoadedCertificate, Validity, EXPIRY_WARNING};
 pub use hsts::HstsSettings;
 pub use listeners::{CertificateSpec, ListenerSettings, ListenerTls, TlsVersion};
+pub use http2::Http2Settings;
 pub use resolve::resolve_backends;
 pub use validate::{parse, parse_level};
 
@@ -92,6 +94,7 @@ pub struct Config {
     pub listeners: Vec<ListenerSettings>,
     /// Problems that do not stop Aegis (a certificate about to expire), with their key paths.
     pub warnings: Vec<ConfigError>,
+    pub http2: Http2Settings,
 }
 
 #[derive(Debug, Clone)]

@@ -55,6 +55,7 @@ pub struct RawConfig {
     pub development: Field<RawDevelopment>,
     pub security: Field<RawSecurity>,
     pub listeners: Field<Vec<Field<RawListener>>>,
+    pub http2: Field<RawHttp2>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -232,6 +233,18 @@ pub struct RawHsts {
     pub enabled: Field<bool>,
     pub max_age: Field<i64>,
     pub include_subdomains: Field<bool>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawHttp2 {
+    pub max_concurrent_streams: Field<i64>,
+    pub initial_stream_window: Field<i64>,
+    pub initial_connection_window: Field<i64>,
+    pub max_send_buffer: Field<i64>,
+    pub max_control_frames_per_second: Field<i64>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

@@ -57,6 +57,7 @@ impl Checker {
         let admin = self.section(raw.admin, "admin");
         let development = self.section(raw.development, "development");
         let security = self.section(raw.security, "security");
+        let http2 = self.section(raw.http2, "http2");
         let backends = self.backends(raw.backends);
         let server = self.server(server);
         let listeners = self.listeners(raw.listeners, server.listen_addr());
@@ -78,6 +79,7 @@ impl Checker {
             security: self.security(security),
             listeners,
             warnings: Vec::new(),
+            http2: self.http2(http2),
         };
         self.across_sections(&config);
         config

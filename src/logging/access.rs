@@ -30,6 +30,8 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 pub struct AccessEntry<'a> {
     pub client: Option<IpAddr>,
     pub method: &'a str,
+    /// `http/1.0`, `http/1.1` or `h2`.
+    pub protocol: &'static str,
     /// The path without its query string.
     pub path: &'a str,
     pub status: u16,
@@ -259,6 +261,8 @@ impl AccessEntry<'_> {
                 // UUID and the refusal a fixed name: nothing in them needs escaping.
                 out.push_str("\",\"method\":\"");
                 out.push_str(self.method);
+                out.push_str("\",\"protocol\":\"");
+                out.push_str(self.protocol);
                 out.push('"');
                 out.push_str(",\"path\":");
                 push_json_str(out, self.path);
@@ -285,6 +289,8 @@ impl AccessEntry<'_> {
                 client.push_to(out);
                 out.push_str(" method=");
                 out.push_str(self.method);
+                out.push_str(" protocol=");
+                out.push_str(self.protocol);
                 out.push_str(" path=");
                 out.extend(
                     self.path
@@ -356,6 +362,7 @@ mod tests {
         AccessEntry {
             client: Some("203.0.113.9".parse().unwrap()),
             method: "GET",
+            protocol: "h2",
             path: "/a\"b\n",
             status: 200,
             bytes: 12,
@@ -375,6 +382,7 @@ mod tests {
         fields.push('}');
         let value: serde_json::Value = serde_json::from_str(&fields).unwrap();
         assert_eq!(value["client"], "203.0.x.x");
+        assert_eq!(value["protocol"], "h2");
         assert_eq!(value["path"], "/a\"b\n");
         assert_eq!(value["status"], 200);
         assert_eq!(value["upstream_ms"], 1.234);
@@ -391,7 +399,7 @@ mod tests {
         }
         .write(LogFormat::Text, &mut text);
         assert!(
-            text.starts_with("client=203.0.x.x method=GET path=/a\"b? status=200"),
+            text.starts_with("client=203.0.x.x method=GET protocol=h2 path=/a\"b? status=200"),
             "{text}"
         );
         assert!(text.contains("upstream_ms=-1.000"), "{text}");

@@ -32,6 +32,8 @@ impl BackendMetrics {
 /// Everything counted on the request path.
 pub struct Metrics {
     pub requests: AtomicU64,
+    /// Of `requests`, those over HTTP/2 (the rest are HTTP/1), counted after `requests`.
+    h2_requests: AtomicU64,
     classes: [AtomicU64; 5],
     /// Local replies by [`LocalReply::index`].
     local_replies: [AtomicU64; LocalReply::KINDS],
@@ -47,6 +49,7 @@ impl Metrics {
     pub fn new(backends: usize) -> Self {
         Metrics {
             requests: AtomicU64::new(0),
+            h2_requests: AtomicU64::new(0),
             classes: Default::default(),
             local_replies: Default::default(),
             backends: (0..backends).map(|_| BackendMetrics::default()).collect(),
@@ -69,6 +72,19 @@ impl Metrics {
         if let Some(reply) = reply {
             self.local_replies[reply.index()].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The request just recorded came over HTTP/2 (HTTP/1 requests cost nothing more).
+    pub fn record_h2(&self) {
+        self.h2_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests by protocol: (HTTP/1, HTTP/2).
+    pub fn protocols(&self) -> (u64, u64) {
+        // `h2_requests` is read first and counted last, so it never exceeds `requests`.
+        let h2 = self.h2_requests.load(Ordering::Relaxed);
+        let all = self.requests.load(Ordering::Relaxed);
+        (all.saturating_sub(h2), h2)
     }
 
     /// A request was handed to backend `index`.

@@ -25,6 +25,7 @@
 //! A header that arrives in one read (every ordinary request) costs one clock read and no timer
 //! operation.
 
+use crate::http2::{self, Http2Config};
 use async_trait::async_trait;
 use bytes::BytesMut;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
@@ -54,6 +55,7 @@ pub fn mark_header_read(stream: Option<&Stream>) {
 }
 
 /// Pingora's HTTP app with a whole-header deadline on every HTTP/1 request; one per listener.
+/// HTTP/2 connections (ALPN h2, or the h2c preface where `h2c` is on) go to [`crate::http2`].
 pub struct HeaderDeadline<A> {
     pub inner: Arc<A>,
     pub read_timeout: Duration,
@@ -64,6 +66,7 @@ pub struct HeaderDeadline<A> {
     pub tls: Option<Arc<crate::tls::Terminator>>,
     /// A plain listener accepts HTTP/2 with prior knowledge (`listeners[].h2c`).
     pub h2c: bool,
+    pub http2: Http2Config,
 }
 
 #[async_trait]
@@ -77,6 +80,10 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
             Some(tls) => tls.accept(stream).await?,
             None => stream,
         };
+        if stream.selected_alpn_proto() == Some(ALPN::H2) {
+            http2::serve(&self.inner, stream, BytesMut::new(), shutdown, &self.http2).await;
+            return None;
+        }
         let mut stream = Box::new(DeadlineStream::new(
             stream,
             self.read_timeout,
@@ -88,6 +95,13 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
             // The wait for a request happens here, outside Pingora: an idle keep-alive
             // connection holds no Pingora session, only this loop and its socket.
             let first = std::future::poll_fn(|cx| stream.poll_first_bytes(cx)).await?;
+            if self.h2c && stream.request == 1 && starts_like_preface(&first) {
+                // The connection's first bytes are (the start of) the HTTP/2 preface; the
+                // `h2` crate reads them again and checks the rest.
+                let inner = stream.inner;
+                http2::serve(&self.inner, inner, first, shutdown, &self.http2).await;
+                return None;
+            }
             let mut session = ServerSession::new_http1(stream);
             if let Some(settings) = settings.take() {
                 settings.apply_to_session(&mut session);
@@ -111,6 +125,13 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
     async fn cleanup(&self) {
         self.inner.http_cleanup().await;
     }
+}
+
+/// Whether a connection's first bytes are the HTTP/2 preface, or as much of it as arrived. No
+/// HTTP/1 request starts this way (`PRI` is no method Aegis allows).
+fn starts_like_preface(first: &[u8]) -> bool {
+    let n = first.len().min(http2::PREFACE.len());
+    first[..n] == http2::PREFACE[..n]
 }
 
 thread_local! {

@@ -63,6 +63,12 @@ pub fn prepare_upstream_request(
     let mut parts: http::request::Parts = std::mem::replace(upstream, empty).into();
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers, Direction::Request);
+    if session.req_header().version == http::Version::HTTP_2 {
+        // SECURITY: smuggling by downgrade — an HTTP/2 body's length is where its DATA frames
+        // end, so the backend gets it chunked (Pingora frames it once no Content-Length is
+        // left), never a client-declared Content-Length that the stream might not match.
+        headers.remove(http::header::CONTENT_LENGTH);
+    }
     // Repeated identical Content-Length headers (the only repeats validation lets through) are
     // forwarded as one, so the backend never has to resolve a repeat.
     let mut lengths = headers.get_all(http::header::CONTENT_LENGTH).iter();

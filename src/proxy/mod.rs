@@ -387,8 +387,16 @@ impl ProxyHttp for AegisProxy {
         }
     }
 
-    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         self.end_attempt(ctx, Outcome::Nothing);
+        let h2 = session.req_header().version == http::Version::HTTP_2;
+        if h2
+            && e.is_some_and(|e| {
+                *e.etype() == ErrorType::WriteTimedout && *e.esource() == ErrorSource::Downstream
+            })
+        {
+            crate::http2::response_write_stalled();
+        }
         let status = session
             .response_written()
             .map(|r| r.status.as_u16())
@@ -407,6 +415,9 @@ impl ProxyHttp for AegisProxy {
         } else {
             "-"
         };
+        if h2 {
+            self.metrics.record_h2();
+        }
         if !access::enabled() {
             return;
         }
@@ -419,6 +430,11 @@ impl ProxyHttp for AegisProxy {
                 .and_then(|a| a.as_inet())
                 .map(|a| a.ip()),
             method: req.method.as_str(),
+            protocol: match req.version {
+                http::Version::HTTP_2 => "h2",
+                http::Version::HTTP_10 => "http/1.0",
+                _ => "http/1.1",
+            },
             path: req.uri.path(),
             status,
             bytes: session.body_bytes_sent(),

@@ -30,16 +30,25 @@ impl RequestRules {
         {
             return Some(Refusal::MethodNotAllowed);
         }
-        if let ServerSession::H1(h1) = session.as_downstream() {
-            let raw = h1.get_headers_raw_bytes();
-            // SECURITY: request smuggling — Pingora drops Content-Length when Transfer-Encoding is
-            // present, so the conflict is only visible in the raw bytes.
-            if check_framing(&raw) == Err(Violation::Ambiguous) {
-                return Some(Refusal::AmbiguousRequest);
+        match session.as_downstream() {
+            ServerSession::H1(h1) => {
+                let raw = h1.get_headers_raw_bytes();
+                // SECURITY: request smuggling — Pingora drops Content-Length when
+                // Transfer-Encoding is present, so the conflict is only visible in the raw bytes.
+                if check_framing(&raw) == Err(Violation::Ambiguous) {
+                    return Some(Refusal::AmbiguousRequest);
+                }
+                if head_size(&raw) > self.max_header_bytes {
+                    return Some(Refusal::HeaderTooLarge);
+                }
             }
-            if head_size(&raw) > self.max_header_bytes {
+            // HTTP/2 framing needs no check here: the `h2` crate refuses connection-specific
+            // headers and a Content-Length that disagrees with the DATA frames, and Pingora
+            // conflicting Content-Lengths (see docs/tls.md).
+            ServerSession::H2(_) if h2_head_size(req) > self.max_header_bytes => {
                 return Some(Refusal::HeaderTooLarge);
             }
+            _ => {}
         }
         // SECURITY: path traversal against backends that map paths onto files.
         if check_path(req.raw_path()).is_err() {
@@ -48,17 +57,23 @@ impl RequestRules {
         // SECURITY: Host header injection (cache poisoning, password-reset links) and requests
         // without a Host that backends would resolve to a default virtual host.
         let mut hosts = req.headers.get_all(http::header::HOST).iter();
-        match (hosts.next(), hosts.next()) {
+        let host = match (hosts.next(), hosts.next()) {
             (Some(_), Some(_)) => return Some(Refusal::InvalidHost),
-            (None, _) if req.version == Version::HTTP_11 => return Some(Refusal::InvalidHost),
-            (None, _) if !self.allowed_hosts.is_empty() => return Some(Refusal::InvalidHost),
-            (Some(host), _) => {
-                let host = host.to_str().unwrap_or("\u{0}");
-                if !host_allowed(host, &self.allowed_hosts) {
-                    return Some(Refusal::InvalidHost);
-                }
+            (Some(host), None) => Some(host.to_str().unwrap_or("\u{0}")),
+            // HTTP/2 names the host in `:authority` (Pingora has already refused a Host header
+            // that disagrees with it).
+            (None, _) if req.version == Version::HTTP_2 => req.uri.authority().map(|a| a.as_str()),
+            (None, _) => None,
+        };
+        match host {
+            Some(host) if !host_allowed(host, &self.allowed_hosts) => {
+                return Some(Refusal::InvalidHost)
             }
-            (None, _) => {}
+            Some(_) => {}
+            None if req.version >= Version::HTTP_11 || !self.allowed_hosts.is_empty() => {
+                return Some(Refusal::InvalidHost)
+            }
+            None => {}
         }
         // SECURITY: memory and backend exhaustion by huge uploads, refused before any byte is
         // forwarded when the length is declared.
@@ -73,4 +88,20 @@ impl RequestRules {
         }
         None
     }
+}
+
+/// The size an HTTP/2 request's header would have as HTTP/1 (request line, `name: value` lines,
+/// `:authority` as Host), so that `server.max_header_bytes` means the same for both.
+fn h2_head_size(req: &pingora_http::RequestHeader) -> usize {
+    let line = req.method.as_str().len() + 1 + req.raw_path().len() + " HTTP/1.1\r\n".len();
+    let host = req
+        .uri
+        .authority()
+        .map_or(0, |a| "host: \r\n".len() + a.as_str().len());
+    let fields: usize = req
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + ": \r\n".len() + value.len())
+        .sum();
+    line + host + fields + "\r\n".len()
 }

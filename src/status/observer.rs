@@ -193,6 +193,7 @@ impl Observer {
         let upstream_in_use = backends.iter().map(|b| b.in_flight).sum();
         let classes = metrics.status_classes();
         let local_replies = metrics.local_replies();
+        let (http1, h2) = metrics.protocols();
         let adaptive = adaptive.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Snapshot {
             version: info.version.clone(),
@@ -210,6 +211,7 @@ impl Observer {
                     .iter()
                     .map(|r| (r.reason().to_string(), local_replies[r.index()]))
                     .collect::<BTreeMap<_, _>>(),
+                protocols: BTreeMap::from([("http/1.1".into(), http1), ("h2".into(), h2)]),
             },
             backends,
             rate_limit: RateLimitSnapshot {

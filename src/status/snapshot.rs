@@ -74,6 +74,9 @@ pub struct Totals {
     pub responses: BTreeMap<String, u64>,
     /// Requests Aegis answered itself, by reason (`rate_limited`, `invalid_path`, …).
     pub refusals: BTreeMap<String, u64>,
+    /// Requests by client protocol: "http/1.1" (HTTP/1.0 included) and "h2".
+    #[serde(default)]
+    pub protocols: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -21,11 +21,6 @@ use rustls::server::ServerConfig;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Whether HTTP/2 is offered by ALPN on TLS listeners with `http2: true`. Until the connection
-/// loop serves h2 (issue 13, the HTTP/2 half), only `http/1.1` is offered, so that a client
-/// that would pick h2 speaks HTTP/1.1 instead of failing.
-pub const OFFER_H2: bool = false;
-
 /// A TLS listener's rustls side: its configuration, certificates and handshake deadline.
 pub struct Terminator {
     acceptor: Acceptor,
@@ -55,7 +50,7 @@ impl Terminator {
         Some(Terminator {
             acceptor: Acceptor::from_server_config(Arc::new(server_config(
                 tls.min_version,
-                http2 && OFFER_H2,
+                http2,
                 resolver.clone(),
             ))),
             resolver,

@@ -29,6 +29,32 @@ impl Response {
     }
 }
 
+/// Checks the security headers of §6 on any response.
+pub fn assert_hardened(resp: &Response) {
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("x-xss-protection", "0"),
+        ("referrer-policy", "strict-origin-when-cross-origin"),
+        (
+            "permissions-policy",
+            "camera=(), microphone=(), geolocation=()",
+        ),
+        ("server", "aegis"),
+    ] {
+        assert_eq!(resp.header(name), Some(value), "{name} on {resp:?}");
+    }
+    assert!(resp.header("x-powered-by").is_none());
+}
+
+/// Checks a response Aegis generated: status, JSON error body, security headers.
+pub fn assert_refused(resp: &Response, status: u16, error: &str) {
+    assert_eq!(resp.status, status, "{resp:?}");
+    assert_eq!(resp.header("content-type"), Some("application/json"));
+    assert_eq!(resp.json()["error"], error, "{}", resp.text());
+    assert_hardened(resp);
+}
+
 /// A byte stream a [`Connection`] can run over: TCP, or TLS on top of it.
 pub trait Duplex: Read + Write + Send {}
 

@@ -2,6 +2,7 @@
 //! a generated config, and talks to it over raw TCP.
 #![allow(dead_code)]
 
+pub mod h2;
 pub mod http;
 pub mod tls;
 
