@@ -173,8 +173,18 @@ pub async fn serve<A>(
         };
         match accepted {
             Err(e) => {
-                // Clients often close without GOAWAY; and `h2`'s own GOAWAYs end up here.
-                log::debug!("HTTP/2 connection with {client} ended: {e}");
+                let h2 = e.root_cause().downcast_ref::<h2::Error>();
+                match h2.filter(|e| e.is_go_away() && e.is_library()) {
+                    // The `h2` crate's own defences (CONTINUATION floods, resets before
+                    // accept, too many protocol errors, oversized header lists).
+                    Some(e) if e.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) => log::warn!(
+                        "HTTP/2 client {client}: over an h2 codec limit (too many CONTINUATION \
+                         frames, resets before accept, stream errors, or header bytes); \
+                         connection closed (GOAWAY)"
+                    ),
+                    // Clients often close without GOAWAY; malformed frames end here too.
+                    _ => log::debug!("HTTP/2 connection with {client} ended: {e}"),
+                }
                 return;
             }
             Ok(None) => return,
