@@ -274,6 +274,42 @@ fn slow_prefaces_and_idle_connections_are_closed() {
 }
 
 #[test]
+fn a_stalled_request_body_ends_the_connection() {
+    let (backend, aegis) = setup();
+    let mut conn = Raw::connect(aegis.addr(), &[]);
+    let head = request_block("POST", "/slow", &[(b"content-length", b"10")]);
+    conn.send(&frame(raw::HEADERS, raw::END_HEADERS, 1, &head))
+        .unwrap();
+    conn.send(&frame(raw::DATA, 0, 1, b"abc")).unwrap();
+    // The connection itself stays busy (PINGs), the upload does not move: after read_timeout
+    // (1s) without body progress the connection ends.
+    let started = Instant::now();
+    let mut seen = raw::Seen::default();
+    for i in 0..30u64 {
+        conn.send(&frame(raw::PING, 0, 0, &i.to_be_bytes()))
+            .unwrap_or(());
+        seen = conn.read_until(Duration::from_millis(200), |_| false);
+        if seen.goaway.is_some() || seen.closed {
+            break;
+        }
+    }
+    assert_eq!(seen.goaway, Some(raw::ENHANCE_YOUR_CALM), "{seen:?}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+    assert!(aegis
+        .output()
+        .contains("HTTP/2 client 127.0.x.x: request body stalled for read_timeout"));
+    assert!(backend.requests().is_empty(), "{:?}", backend.requests());
+    // The stream's request finished through the proxy: its access line is written.
+    assert!(wait_until(Duration::from_secs(3), || aegis
+        .output()
+        .contains("\"path\":\"/slow\"")));
+}
+
+#[test]
 fn access_log_and_metrics_carry_the_protocol() {
     let (_backend, aegis) = setup();
     let mut client = Client::connect(aegis.addr()).unwrap();

@@ -33,6 +33,8 @@ pub enum Abuse {
     Flood(Flood),
     /// A response could not be written for `write_timeout` (closed flow-control window).
     StalledWrite,
+    /// A request body made no progress for `read_timeout`.
+    StalledUpload,
 }
 
 impl Watch {

@@ -29,9 +29,9 @@ use pingora::protocols::http::v2::server::{self, H2Accept, H2Options, HttpSessio
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::{Digest, Stream};
 use pingora::server::ShutdownWatch;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 pub use frames::PREFACE;
@@ -91,8 +91,8 @@ impl Http2Config {
 }
 
 tokio::task_local! {
-    /// The connection a stream's task belongs to, so the request path can report abuse.
-    static CONNECTION: Arc<Watch>;
+    /// The stream a task serves, so the request path can report progress and abuse.
+    static STREAM: Arc<StreamState>;
 }
 
 /// Called by the proxy when writing a response to an HTTP/2 client timed out: its window stayed
@@ -100,7 +100,50 @@ tokio::task_local! {
 pub fn response_write_stalled() {
     // SECURITY: zero-window stall — a client that never opens its flow-control window loses
     // the connection, so it cannot hold streams and buffers one `write_timeout` after another.
-    let _ = CONNECTION.try_with(|watch| watch.raise(Abuse::StalledWrite));
+    let _ = STREAM.try_with(|stream| stream.watch.raise(Abuse::StalledWrite));
+}
+
+/// Called by the proxy for each piece of an HTTP/2 request body it reads.
+pub fn request_body_progress(end_of_stream: bool) {
+    let _ = STREAM.try_with(|stream| stream.progress(end_of_stream));
+}
+
+/// One stream, as its task and the request path see it.
+struct StreamState {
+    watch: Arc<Watch>,
+    started: Instant,
+    /// Milliseconds after `started` at which the request body last made progress;
+    /// [`BODY_DONE`] once it is complete (or there is none).
+    last_body: AtomicU64,
+}
+
+const BODY_DONE: u64 = u64::MAX;
+
+impl StreamState {
+    fn progress(&self, end_of_stream: bool) {
+        let at = if end_of_stream {
+            BODY_DONE
+        } else {
+            self.started.elapsed().as_millis() as u64
+        };
+        self.last_body.store(at, Ordering::Relaxed);
+    }
+
+    /// Resolves once the request body has made no progress for `read_timeout`; never once it
+    /// is complete.
+    async fn upload_stalled(&self, read_timeout: Duration) {
+        loop {
+            let last = self.last_body.load(Ordering::Relaxed);
+            if last == BODY_DONE {
+                return std::future::pending().await;
+            }
+            let deadline = self.started + Duration::from_millis(last) + read_timeout;
+            if Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline.into()).await;
+        }
+    }
 }
 
 /// Serves an HTTP/2 connection until it ends. `prefix` holds the bytes already read from it
@@ -197,18 +240,50 @@ pub async fn serve<A>(
                 }
             }
             Ok(Some(H2Accept::Session(session))) => {
-                let app = app.clone();
-                let shutdown = shutdown.clone();
+                let uploading = !session.is_body_done();
+                let stream = Arc::new(StreamState {
+                    watch: watch.clone(),
+                    started: Instant::now(),
+                    last_body: AtomicU64::new(if uploading { 0 } else { BODY_DONE }),
+                });
                 let guard = active.start();
-                let task = async move {
+                let task = serve_stream(
+                    app.clone(),
+                    session,
+                    shutdown.clone(),
+                    stream.clone(),
+                    config.read_timeout,
+                );
+                tokio::spawn(STREAM.scope(stream, async move {
                     let _guard = guard;
-                    let session = ServerSession::new_http2(session);
-                    app.process_new_http(session, &shutdown).await;
-                };
-                tokio::spawn(CONNECTION.scope(watch.clone(), task));
+                    task.await
+                }));
             }
         }
     }
+}
+
+/// One stream through the proxy, watched for a stalled request body.
+async fn serve_stream<A>(
+    app: Arc<A>,
+    session: HttpSession,
+    shutdown: ShutdownWatch,
+    stream: Arc<StreamState>,
+    read_timeout: Duration,
+) where
+    A: HttpServerApp + Send + Sync + 'static,
+{
+    let process = app.process_new_http(ServerSession::new_http2(session), &shutdown);
+    tokio::pin!(process);
+    tokio::select! {
+        _ = &mut process => return,
+        // SECURITY: slow uploads (R.U.D.Y.) — Pingora reads HTTP/2 request bodies without a
+        // timeout, so a stalled body would hold its backend request forever. No progress for
+        // `read_timeout` ends the connection; the proxy then sees the stream fail and finishes
+        // the request as for any client error.
+        _ = stream.upload_stalled(read_timeout) => stream.watch.raise(Abuse::StalledUpload),
+    }
+    process.await;
 }
 
 fn describe(abuse: Abuse) -> String {
@@ -220,6 +295,7 @@ fn describe(abuse: Abuse) -> String {
         Abuse::StalledWrite => {
             "response stalled for write_timeout (flow-control window kept closed)".into()
         }
+        Abuse::StalledUpload => "request body stalled for read_timeout".into(),
     }
 }
 

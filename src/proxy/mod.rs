@@ -192,12 +192,15 @@ impl ProxyHttp for AegisProxy {
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<bytes::Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.body_bytes += body.as_ref().map_or(0, |b| b.len() as u64);
+        if session.req_header().version == http::Version::HTTP_2 {
+            crate::http2::request_body_progress(end_of_stream);
+        }
         // SECURITY: a chunked body declares no length; cut it off as soon as it passes the
         // limit, aborting the backend request (§3.5).
         if ctx.body_bytes > self.rules.max_body_bytes {
