@@ -158,7 +158,8 @@ EOF
 
 # Aegis with every layer on: rate limit (set high), validation, metrics, health checks, breaker,
 # adaptive loop (max_rate high) and the access log at info, written to a file.
-# Usage: write_aegis_config FILE PORT ADMIN_PORT THREADS LOG_FILE [LEVEL]
+# Usage: write_aegis_config FILE PORT ADMIN_PORT THREADS LOG_FILE [LEVEL]; AEGIS_EXTRA_YAML (top-level
+# sections) is appended.
 write_aegis_config() {
     local file=$1 port=$2 admin=$3 threads=$4 log_file=$5 level=${6:-info}
     cat >"$file" <<EOF
@@ -193,6 +194,7 @@ admin:
   address: 127.0.0.1:$admin
 development:
   allow_loopback_backends: true
+${AEGIS_EXTRA_YAML:-}
 EOF
 }
 
