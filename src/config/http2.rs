@@ -118,7 +118,7 @@ mod tests {
             vec![
                 "http2.streams: unknown key (is it misspelt?)".to_string(),
                 "http2.max_concurrent_streams: must be between 1 and 1000, got 0".to_string(),
-                "http2.initial_stream_window: expected an integer, got big".to_string(),
+                "http2.initial_stream_window: expected an integer, got \"big\"".to_string(),
             ]
         );
     }
