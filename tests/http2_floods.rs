@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// The test config with `limit` control frames per second.
 fn config(limit: u32) -> String {
-    format!("server:\n  allowed_hosts: [localhost]\n  write_timeout: 1s\nhttp2:\n  h2c: true\n  max_control_frames_per_second: {limit}\n")
+    format!("server:\n  allowed_hosts: [localhost]\n  write_timeout: 1s\nlisteners:\n  - address: 127.0.0.1:{{port}}\n    h2c: true\nhttp2:\n  max_control_frames_per_second: {limit}\n")
 }
 
 /// A well-behaved client asking in a loop on its own connection until stopped.

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# HTTP/2 load: h2load (Debian's nghttp2-client) against Aegis over h2c and over HTTP/1.1, and
-# against the backend directly over HTTP/1.1: requests per second and Aegis's CPU per request.
+# HTTP/2 load: h2load (Debian's nghttp2-client) against Aegis over h2c, h2 over TLS and HTTP/1.1,
+# and against the backend directly over HTTP/1.1: requests per second and Aegis's CPU per request.
 # Usage: bash benches/load/h2load.sh   (REQUESTS, CONNECTIONS, STREAMS, ROUNDS override)
 #
 # The backend (nginx, a static answer) and h2load share one core, Aegis has the other; Aegis
-# runs with every layer on (benchmark config of common.sh) plus h2c on its listener.
+# runs with every layer on (benchmark config of common.sh), one plain listener with h2c on and one
+# TLS listener offering h2 (a self-signed certificate made here with openssl).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -18,7 +19,18 @@ command -v h2load >/dev/null || die "h2load is required (apt-get install nghttp2
 build_binaries
 start_backend
 log "backend: $BACKEND_KIND on 127.0.0.1:$BACKEND_PORT"
-AEGIS_EXTRA_YAML=$'http2:\n  h2c: true' start_aegis 1 "$AEGIS_PORT"
+TLS_PORT=$((AEGIS_PORT + 5))
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost -keyout "$TMP/tls.key" -out "$TMP/tls.crt" 2>/dev/null
+AEGIS_EXTRA_YAML="listeners:
+  - address: 127.0.0.1:$AEGIS_PORT
+    h2c: true
+  - address: 127.0.0.1:$TLS_PORT
+    tls:
+      certificates:
+        - cert: $TMP/tls.crt
+          key: $TMP/tls.key
+    http2: true" start_aegis 1 "$AEGIS_PORT"
 
 # One h2load run; prints "requests/s cpu_us_per_request" (CPU of $2's process tree, or 0).
 measure() {
@@ -45,4 +57,8 @@ for round in $(seq "$ROUNDS"); do
     printf '%-34s %12s %16s\n' "$round aegis, HTTP/1.1" "$rps" "$cpu"
     read -r rps cpu <<<"$(measure "http://127.0.0.1:$AEGIS_PORT/" "$AEGIS_PID" -m "$STREAMS")"
     printf '%-34s %12s %16s\n' "$round aegis, h2c ($STREAMS streams/conn)" "$rps" "$cpu"
+    read -r rps cpu <<<"$(measure "https://127.0.0.1:$TLS_PORT/" "$AEGIS_PID" -m "$STREAMS")"
+    printf '%-34s %12s %16s\n' "$round aegis, h2 over TLS" "$rps" "$cpu"
+    read -r rps cpu <<<"$(measure "https://127.0.0.1:$TLS_PORT/" "$AEGIS_PID" --h1)"
+    printf '%-34s %12s %16s\n' "$round aegis, HTTP/1.1 over TLS" "$rps" "$cpu"
 done

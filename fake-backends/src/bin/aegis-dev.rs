@@ -99,7 +99,7 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 
 /// The README's test command: every test of the workspace, then the benchmarks built (not run).
 fn test() -> Result<ExitCode, String> {
-    ensure_packages(&["cmake", "tmux", "openssl"])?;
+    ensure_packages(&["cmake", "tmux", "openssl", "curl"])?;
     let root = workspace_root();
     run(cargo()
         .current_dir(&root)
