@@ -362,7 +362,14 @@ fn tls_listeners_offer_h2_by_alpn_when_http2_is_on() {
     let backend = FakeBackend::start("b").unwrap();
     let dir = scratch_dir();
     let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
         .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
         .args(["-addext", "subjectAltName=DNS:localhost"])
         .args(["-keyout", "tls.key", "-out", "tls.crt"])
@@ -382,7 +389,8 @@ fn tls_listeners_offer_h2_by_alpn_when_http2_is_on() {
     let aegis = Aegis::start(&[(backend.url(), 1)], &extra);
     let port = aegis.port;
 
-    let (version, status, body) = curl_tls(port, &format!("https://localhost:{port}/x"), &["--http2"]);
+    let (version, status, body) =
+        curl_tls(port, &format!("https://localhost:{port}/x"), &["--http2"]);
     assert_eq!((version.as_str(), status, body.as_str()), ("2", 200, "b"));
     let seen = backend.requests();
     assert_eq!(seen[0].version, "HTTP/1.1");
@@ -393,12 +401,14 @@ fn tls_listeners_offer_h2_by_alpn_when_http2_is_on() {
     assert_eq!((version.as_str(), status), ("2", 400));
     assert_eq!(body, r#"{"error":"invalid host"}"#);
     // `http2: false`: only HTTP/1.1 is offered.
-    let (version, status, _) = curl_tls(other, &format!("https://localhost:{other}/"), &["--http2"]);
+    let (version, status, _) =
+        curl_tls(other, &format!("https://localhost:{other}/"), &["--http2"]);
     assert_eq!((version.as_str(), status), ("1.1", 200));
     let logged = wait_until(Duration::from_secs(5), || {
-        aegis.output().lines().any(|l| {
-            l.contains("\"protocol\":\"h2\"") && l.contains("\"tls\":\"TLSv1.3\"")
-        })
+        aegis
+            .output()
+            .lines()
+            .any(|l| l.contains("\"protocol\":\"h2\"") && l.contains("\"tls\":\"TLSv1.3\""))
     });
     assert!(logged, "{}", aegis.output());
 }

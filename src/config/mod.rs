@@ -10,8 +10,8 @@ mod backend_url;
 mod certificates;
 mod checker;
 mod hsts;
-mod listeners;
 mod http2;
+mod listeners;
 mod raw;
 mod resolve;
 mod validate;
@@ -24,8 +24,8 @@ use std::time::Duration;
 
 pub use certificates::{load_certificates, LoadedCertificate, Validity, EXPIRY_WARNING};
 pub use hsts::HstsSettings;
-pub use listeners::{CertificateSpec, ListenerSettings, ListenerTls, TlsVersion};
 pub use http2::Http2Settings;
+pub use listeners::{CertificateSpec, ListenerSettings, ListenerTls, TlsVersion};
 pub use resolve::resolve_backends;
 pub use validate::{parse, parse_level};
 
