@@ -105,14 +105,18 @@ fn sni_chooses_the_certificate_and_an_unknown_name_gets_the_default() {
 }
 
 #[test]
-fn only_http1_is_chosen_by_alpn_until_h2_is_served() {
+fn alpn_picks_h2_when_offered_and_http1_for_http1_clients() {
     let site = site("");
+    // `http2` is on by default on TLS listeners: h2 is chosen when the client offers it (the
+    // HTTP/2 exchange itself is tested in tests/http2_tls.rs).
     let stream = connect(
         site.aegis.addr(),
         "a.test",
         site.ca.client(&["h2", "http/1.1"]),
     )
     .unwrap();
+    assert_eq!(stream.conn.alpn_protocol(), Some(&b"h2"[..]));
+    let stream = connect(site.aegis.addr(), "a.test", site.ca.client(&["http/1.1"])).unwrap();
     assert_eq!(stream.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
     let mut conn = Connection::over(stream);
     assert_eq!(conn.get("/").unwrap().status, 200);
