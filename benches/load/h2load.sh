@@ -20,7 +20,7 @@ build_binaries
 start_backend
 log "backend: $BACKEND_KIND on 127.0.0.1:$BACKEND_PORT"
 TLS_PORT=$((AEGIS_PORT + 5))
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
     -addext subjectAltName=DNS:localhost -keyout "$TMP/tls.key" -out "$TMP/tls.crt" 2>/dev/null
 AEGIS_EXTRA_YAML="listeners:
   - address: 127.0.0.1:$AEGIS_PORT
