@@ -1,11 +1,12 @@
 //! The snapshot source of `aegis dashboard --admin ADDR`: polls a running instance's `/status`
-//! over a hand-written HTTP/1.1 client on `std::net::TcpStream`.
+//! over a small HTTP/1.1 client on `std::net::TcpStream`, its response read with `httparse`.
 //!
 //! One short-lived connection per refresh (`Connection: close`), so a restarted or upgraded
 //! instance is picked up without any reconnect logic.
 
 use super::SnapshotSource;
 use crate::status::Snapshot;
+use httparse::Status;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -115,37 +116,35 @@ fn get_status(admin: SocketAddr) -> Result<Vec<u8>, Failure> {
 /// The body of a complete `200` response in `received`, `None` if more bytes are needed, or why
 /// the response is unusable. `eof` says the peer closed, which ends a body without a length.
 fn parse_response(received: &[u8], eof: bool) -> Result<Option<Vec<u8>>, String> {
-    let Some(header_end) = find(received, b"\r\n\r\n") else {
-        return Ok(None);
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    let header_end = match response.parse(received) {
+        Ok(Status::Complete(end)) => end,
+        Ok(Status::Partial) => return Ok(None),
+        Err(httparse::Error::Version) => return Err("not an HTTP/1.x response".into()),
+        Err(error) => return Err(format!("malformed response header ({error})")),
     };
-    let head = std::str::from_utf8(&received[..header_end])
-        .map_err(|_| "response header is not UTF-8".to_string())?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.splitn(3, ' ');
-    let (version, code) = (parts.next().unwrap_or_default(), parts.next());
-    if !version.starts_with("HTTP/1.") {
-        return Err("not an HTTP/1.x response".into());
-    }
-    match code {
-        Some("200") => {}
-        Some(code) => return Err(format!("answered {}", status_line.get(9..).unwrap_or(code))),
+    match response.code {
+        Some(200) => {}
+        Some(code) => {
+            let reason = response.reason.unwrap_or_default();
+            return Err(format!("answered {code} {reason}").trim_end().to_string());
+        }
         None => return Err("malformed status line".into()),
     }
 
     let mut content_length = None;
     let mut chunked = false;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            return Err("malformed header line".into());
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
+    for header in response.headers.iter() {
+        let value = std::str::from_utf8(header.value)
+            .map_err(|_| format!("invalid {} header", header.name))?
+            .trim();
+        if header.name.eq_ignore_ascii_case("content-length") {
             let length = value
                 .parse::<usize>()
                 .map_err(|_| "invalid Content-Length".to_string())?;
             content_length = Some(length);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = value
                 .rsplit(',')
                 .next()
@@ -153,7 +152,7 @@ fn parse_response(received: &[u8], eof: bool) -> Result<Option<Vec<u8>>, String>
         }
     }
 
-    let body = &received[header_end + 4..];
+    let body = &received[header_end..];
     if chunked {
         decode_chunked(body)
     } else if let Some(length) = content_length {
@@ -170,21 +169,25 @@ fn parse_response(received: &[u8], eof: bool) -> Result<Option<Vec<u8>>, String>
 fn decode_chunked(mut rest: &[u8]) -> Result<Option<Vec<u8>>, String> {
     let mut body = Vec::new();
     loop {
-        let Some(line_end) = find(rest, b"\r\n") else {
-            return Ok(None);
-        };
-        let size_line =
-            std::str::from_utf8(&rest[..line_end]).map_err(|_| "invalid chunk size".to_string())?;
         // Chunk extensions (";name=value") are allowed and ignored.
-        let size_text = size_line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16)
+        let (size_end, size) = match httparse::parse_chunk_size(rest) {
+            Ok(Status::Complete(parsed)) => parsed,
+            Ok(Status::Partial) => return Ok(None),
+            Err(_) => return Err("invalid chunk size".into()),
+        };
+        let size = usize::try_from(size)
             .ok()
             .filter(|size| *size <= MAX_RESPONSE_BYTES)
             .ok_or_else(|| "invalid chunk size".to_string())?;
-        rest = &rest[line_end + 2..];
+        rest = &rest[size_end..];
         if size == 0 {
             // Trailers, if any, end with an empty line.
-            return Ok(find_trailer_end(rest).map(|_| body));
+            let mut trailers = [httparse::EMPTY_HEADER; 16];
+            return match httparse::parse_headers(rest, &mut trailers) {
+                Ok(Status::Complete(_)) => Ok(Some(body)),
+                Ok(Status::Partial) => Ok(None),
+                Err(_) => Err("malformed trailer".into()),
+            };
         }
         if rest.len() < size + 2 {
             return Ok(None);
@@ -195,20 +198,6 @@ fn decode_chunked(mut rest: &[u8]) -> Result<Option<Vec<u8>>, String> {
         body.extend_from_slice(&rest[..size]);
         rest = &rest[size + 2..];
     }
-}
-
-fn find_trailer_end(rest: &[u8]) -> Option<usize> {
-    if rest.starts_with(b"\r\n") {
-        Some(2)
-    } else {
-        find(rest, b"\r\n\r\n").map(|at| at + 4)
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
 }
 
 #[cfg(test)]
@@ -242,7 +231,7 @@ mod tests {
             let (mut stream, _) = listener.accept().expect("accept");
             let mut request = Vec::new();
             let mut buf = [0u8; 1024];
-            while find(&request, b"\r\n\r\n").is_none() {
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
                 let n = stream.read(&mut buf).expect("read request");
                 assert!(n > 0, "client closed before sending its request");
                 request.extend_from_slice(&buf[..n]);
@@ -315,7 +304,7 @@ mod tests {
     #[test]
     fn parse_response_waits_for_complete_bodies() {
         type Expected = Result<Option<&'static [u8]>, ()>;
-        let cases: [(&[u8], bool, Expected); 7] = [
+        let cases: [(&[u8], bool, Expected); 10] = [
             (b"HTTP/1.1 200 OK\r\nContent-Le", false, Ok(None)),
             (
                 b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab",
@@ -334,7 +323,18 @@ mod tests {
                 false,
                 Ok(None),
             ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n",
+                false,
+                Ok(None),
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n",
+                false,
+                Ok(Some(b"abc")),
+            ),
             (b"SSH-2.0-OpenSSH\r\n\r\n", false, Err(())),
+            (b"HTTP/1.1 200 OK\r\nbroken header\r\n\r\n", false, Err(())),
         ];
         for (received, eof, expected) in cases {
             let got = parse_response(received, eof);
