@@ -2,28 +2,29 @@
 //! (`aegis_` prefix, the backend URL as a label).
 
 use crate::status::Snapshot;
+use prometheus::core::Collector;
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
-fn gauge(
+/// Registers `metric` and hands it back to be filled in.
+fn register<M: Collector + Clone + 'static>(
     registry: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-) -> prometheus::Result<GaugeVec> {
-    let g = GaugeVec::new(Opts::new(name, help), labels)?;
-    registry.register(Box::new(g.clone()))?;
-    Ok(g)
+    metric: M,
+) -> prometheus::Result<M> {
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<GaugeVec> {
+    register(r, GaugeVec::new(Opts::new(name, help), labels)?)
 }
 
 fn counter(
-    registry: &Registry,
+    r: &Registry,
     name: &str,
     help: &str,
     labels: &[&str],
 ) -> prometheus::Result<IntCounterVec> {
-    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-    registry.register(Box::new(c.clone()))?;
-    Ok(c)
+    register(r, IntCounterVec::new(Opts::new(name, help), labels)?)
 }
 
 fn build(s: &Snapshot) -> prometheus::Result<Registry> {
@@ -31,23 +32,25 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
     counter(&r, "aegis_requests_total", "Requests handled.", &[])?
         .with_label_values(&[])
         .inc_by(s.totals.requests);
-    let responses = counter(
-        &r,
-        "aegis_responses_total",
-        "Responses by status class.",
-        &["class"],
-    )?;
-    for (class, n) in &s.totals.responses {
-        responses.with_label_values(&[class]).inc_by(*n);
-    }
-    let refusals = counter(
-        &r,
-        "aegis_refusals_total",
-        "Requests Aegis answered itself, by reason.",
-        &["reason"],
-    )?;
-    for (reason, n) in &s.totals.refusals {
-        refusals.with_label_values(&[reason]).inc_by(*n);
+    let by_label = [
+        (
+            "aegis_responses_total",
+            "Responses by status class.",
+            "class",
+            &s.totals.responses,
+        ),
+        (
+            "aegis_refusals_total",
+            "Requests Aegis answered itself, by reason.",
+            "reason",
+            &s.totals.refusals,
+        ),
+    ];
+    for (name, help, label, counts) in by_label {
+        let family = counter(&r, name, help, &[label])?;
+        for (value, n) in counts {
+            family.with_label_values(&[value]).inc_by(*n);
+        }
     }
     let protocols = counter(
         &r,

@@ -201,6 +201,16 @@ mod tests {
         })
     }
 
+    /// A breaker opened at `t0` by three failures.
+    fn opened_at(t0: Instant) -> CircuitBreaker {
+        let mut b = breaker();
+        for _ in 0..3 {
+            b.record(NORMAL, Outcome::Failure, t0);
+        }
+        assert_eq!(b.state(), BreakerState::Open);
+        b
+    }
+
     const NORMAL: Ticket = Ticket { probe: false };
     const PROBE: Ticket = Ticket { probe: true };
 
@@ -228,10 +238,7 @@ mod tests {
     #[test]
     fn half_opens_after_timeout_and_caps_probes() {
         let t0 = Instant::now();
-        let mut b = breaker();
-        for _ in 0..3 {
-            b.record(NORMAL, Outcome::Failure, t0);
-        }
+        let mut b = opened_at(t0);
         assert_eq!(b.half_open_at(), Some(t0 + Duration::from_secs(30)));
         assert_eq!(b.try_acquire(t0 + Duration::from_secs(29)).0, None);
         let t1 = t0 + Duration::from_secs(30);
@@ -253,15 +260,17 @@ mod tests {
         );
     }
 
+    /// A breaker opened at `t0` and, `after` later, sending its first probe.
+    fn probing(t0: Instant, after: Duration) -> (CircuitBreaker, Instant) {
+        let mut b = opened_at(t0);
+        let t1 = t0 + after;
+        assert_eq!(b.try_acquire(t1).0, Some(PROBE));
+        (b, t1)
+    }
+
     #[test]
     fn closes_after_successful_probes() {
-        let t0 = Instant::now();
-        let mut b = breaker();
-        for _ in 0..3 {
-            b.record(NORMAL, Outcome::Failure, t0);
-        }
-        let t1 = t0 + Duration::from_secs(31);
-        b.try_acquire(t1);
+        let (mut b, t1) = probing(Instant::now(), Duration::from_secs(31));
         b.try_acquire(t1);
         assert_eq!(
             b.record(NORMAL, Outcome::Failure, t1),
@@ -279,13 +288,7 @@ mod tests {
 
     #[test]
     fn failed_probe_reopens_and_restarts_the_timer() {
-        let t0 = Instant::now();
-        let mut b = breaker();
-        for _ in 0..3 {
-            b.record(NORMAL, Outcome::Failure, t0);
-        }
-        let t1 = t0 + Duration::from_secs(40);
-        b.try_acquire(t1);
+        let (mut b, t1) = probing(Instant::now(), Duration::from_secs(40));
         assert_eq!(
             b.record(PROBE, Outcome::Failure, t1),
             Some(Transition::Opened)

@@ -54,10 +54,7 @@ pub fn init(
     let format = settings.format;
     builder.format(move |buf, record| {
         let ts = buf.timestamp_millis();
-        match format {
-            LogFormat::Json => write_json(buf, &ts, record),
-            LogFormat::Text => write_text(buf, &ts, record),
-        }
+        write_record(buf, &ts, record, format)
     });
     let logger = builder.build();
     let access_enabled = logger.enabled(
@@ -104,48 +101,41 @@ fn level_name(level: log::Level) -> &'static str {
     }
 }
 
-fn write_json(
+/// One log line: a JSON object, or `ts LEVEL target message key=value…`.
+fn write_record(
     out: &mut impl Write,
     ts: &dyn Display,
     record: &log::Record<'_>,
+    format: LogFormat,
 ) -> std::io::Result<()> {
-    write!(
-        out,
-        "{{\"ts\":\"{ts}\",\"level\":\"{}\",\"target\":",
-        level_name(record.level())
-    )?;
-    json_string(out, record.target())?;
-    out.write_all(b",\"msg\":")?;
-    match record.args().as_str() {
-        Some(msg) => json_string(out, msg)?,
-        None => json_string(out, &record.args().to_string())?,
+    match format {
+        LogFormat::Json => {
+            write!(
+                out,
+                "{{\"ts\":\"{ts}\",\"level\":\"{}\",\"target\":",
+                level_name(record.level())
+            )?;
+            json_string(out, record.target())?;
+            out.write_all(b",\"msg\":")?;
+            match record.args().as_str() {
+                Some(msg) => json_string(out, msg)?,
+                None => json_string(out, &record.args().to_string())?,
+            }
+        }
+        LogFormat::Text => write!(
+            out,
+            "{ts} {:<5} {} {}",
+            record.level(),
+            record.target(),
+            sanitize(&record.args().to_string())
+        )?,
     }
-    let mut fields = JsonFields { out, error: None };
-    let _ = record.key_values().visit(&mut fields);
-    if let Some(e) = fields.error {
-        return Err(e);
-    }
-    out.write_all(b"}\n")
-}
-
-fn write_text(
-    out: &mut impl Write,
-    ts: &dyn Display,
-    record: &log::Record<'_>,
-) -> std::io::Result<()> {
-    write!(
-        out,
-        "{ts} {:<5} {} {}",
-        record.level(),
-        record.target(),
-        sanitize(&record.args().to_string())
-    )?;
-    let mut fields = TextFields { out, error: None };
-    let _ = record.key_values().visit(&mut fields);
-    if let Some(e) = fields.error {
-        return Err(e);
-    }
-    out.write_all(b"\n")
+    write_fields(out, record, format)?;
+    let end: &[u8] = match format {
+        LogFormat::Json => b"}\n",
+        LogFormat::Text => b"\n",
+    };
+    out.write_all(end)
 }
 
 /// SECURITY: log lines must stay one line each; control characters from request data could
@@ -171,58 +161,70 @@ fn write_millis(out: &mut impl Write, f: f64) -> std::io::Result<()> {
     write!(out, "{sign}{}.{:03}", n / 1000, n % 1000)
 }
 
-struct JsonFields<'a, W: Write> {
+/// Writes a record's key-value fields in `format`, stopping at the first write error.
+fn write_fields(
+    out: &mut impl Write,
+    record: &log::Record<'_>,
+    format: LogFormat,
+) -> std::io::Result<()> {
+    let mut fields = Fields {
+        out,
+        format,
+        error: None,
+    };
+    let _ = record.key_values().visit(&mut fields);
+    fields.error.map_or(Ok(()), Err)
+}
+
+/// The visitor of [`write_fields`]: keeps the write error the `log` crate's visitor API cannot
+/// carry.
+struct Fields<'a, W: Write> {
     out: &'a mut W,
+    format: LogFormat,
     error: Option<std::io::Error>,
 }
 
-impl<'kvs, W: Write> VisitSource<'kvs> for JsonFields<'_, W> {
+impl<'kvs, W: Write> VisitSource<'kvs> for Fields<'_, W> {
     fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
-        let result = (|| {
-            self.out.write_all(b",")?;
-            json_string(self.out, key.as_str())?;
-            self.out.write_all(b":")?;
-            if let Some(n) = value.to_i64() {
-                write!(self.out, "{n}")
-            } else if let Some(n) = value.to_u64() {
-                write!(self.out, "{n}")
-            } else if let Some(f) = value.to_f64() {
-                write_millis(self.out, f)
-            } else if let Some(b) = value.to_bool() {
-                write!(self.out, "{b}")
-            } else if let Some(s) = value.to_borrowed_str() {
-                json_string(self.out, s)
-            } else {
-                json_string(self.out, &value.to_string())
-            }
-        })();
-        if let Err(e) = result {
+        let written = match self.format {
+            LogFormat::Json => json_pair(self.out, key, value),
+            LogFormat::Text => text_pair(self.out, key, value),
+        };
+        written.map_err(|e| {
             self.error = Some(e);
-            return Err(log::kv::Error::msg("write failed"));
-        }
-        Ok(())
+            log::kv::Error::msg("write failed")
+        })
     }
 }
 
-struct TextFields<'a, W: Write> {
-    out: &'a mut W,
-    error: Option<std::io::Error>,
+/// `,"key":value`, numbers and booleans bare, everything else a JSON string.
+fn json_pair(out: &mut impl Write, key: Key<'_>, value: Value<'_>) -> std::io::Result<()> {
+    out.write_all(b",")?;
+    json_string(out, key.as_str())?;
+    out.write_all(b":")?;
+    if let Some(n) = value.to_i64() {
+        write!(out, "{n}")
+    } else if let Some(n) = value.to_u64() {
+        write!(out, "{n}")
+    } else if let Some(f) = value.to_f64() {
+        write_millis(out, f)
+    } else if let Some(b) = value.to_bool() {
+        write!(out, "{b}")
+    } else if let Some(s) = value.to_borrowed_str() {
+        json_string(out, s)
+    } else {
+        json_string(out, &value.to_string())
+    }
 }
 
-impl<'kvs, W: Write> VisitSource<'kvs> for TextFields<'_, W> {
-    fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
-        let result = match value
-            .to_f64()
-            .filter(|_| value.to_i64().is_none() && value.to_u64().is_none())
-        {
-            Some(f) => write!(self.out, " {key}={f:.3}"),
-            None => write!(self.out, " {key}={}", sanitize(&value.to_string())),
-        };
-        if let Err(e) = result {
-            self.error = Some(e);
-            return Err(log::kv::Error::msg("write failed"));
-        }
-        Ok(())
+/// ` key=value`, fractions with three decimals, text sanitized.
+fn text_pair(out: &mut impl Write, key: Key<'_>, value: Value<'_>) -> std::io::Result<()> {
+    match value
+        .to_f64()
+        .filter(|_| value.to_i64().is_none() && value.to_u64().is_none())
+    {
+        Some(f) => write!(out, " {key}={f:.3}"),
+        None => write!(out, " {key}={}", sanitize(&value.to_string())),
     }
 }
 
@@ -244,7 +246,13 @@ mod tests {
             .target("aegis::access")
             .key_values(&kvs)
             .build();
-        write_json(&mut out, &"2026-01-01T00:00:00.000Z", &record).unwrap();
+        write_record(
+            &mut out,
+            &"2026-01-01T00:00:00.000Z",
+            &record,
+            LogFormat::Json,
+        )
+        .unwrap();
         let line = String::from_utf8(out).unwrap();
         assert!(
             line.ends_with("}\n") && line.matches('\n').count() == 1,
@@ -266,7 +274,7 @@ mod tests {
             .level(log::Level::Warn)
             .target("t")
             .build();
-        write_text(&mut out, &"ts", &record).unwrap();
+        write_record(&mut out, &"ts", &record, LogFormat::Text).unwrap();
         let line = String::from_utf8(out).unwrap();
         assert_eq!(line, "ts WARN  t evil???[31m\n");
     }

@@ -4,9 +4,10 @@
 //!
 //! - this file: the public API, terminal setup/teardown (also on panic) and the event loop;
 //! - `app`: [`App`], the state drawn (last snapshot, last error) and key handling → [`Action`];
-//! - `render`: the screen layout, header and footer, sized for 80×24 and using the extra room of
-//!   larger terminals; `table` draws the backends (columns by priority), `panels` the rate-limit
-//!   panel, the sparkline and the events, `format` the numbers and times;
+//! - `render`: `impl Widget for &App`, the screen layout, sized for 80×24 and using the extra room
+//!   of larger terminals; `header` draws the header and footer lines, `table` the backends
+//!   (columns by priority), `panels` the rate-limit panel, the sparkline and the events, `format`
+//!   the numbers and times;
 //! - `remote`: [`RemoteSource`], which polls a running instance's `/status`
 //!   (`aegis dashboard --admin ADDR`);
 //! - [`sanitize`]: control-character stripping for everything displayed.
@@ -17,6 +18,7 @@
 
 mod app;
 mod format;
+mod header;
 mod panels;
 mod remote;
 mod render;

@@ -4,15 +4,15 @@
 //! Every string taken from the snapshot goes through [`clean`] before it reaches a widget.
 
 use super::app::App;
-use super::format::{humanize_uptime, number};
-use super::panels::{draw_events, draw_rate_limit, draw_sparkline, label};
+use super::header::{draw_footer, header_lines};
+use super::panels::{draw_events, draw_rate_limit, draw_sparkline};
 use super::sanitize::clean;
 use super::table::backends_table;
 use crate::status::snapshot::Snapshot;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style, Stylize};
-use ratatui::text::{Line, Span};
+use ratatui::style::Stylize;
+use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 /// At this width and above the rate-limit panel and the sparkline sit side by side.
@@ -31,7 +31,7 @@ impl Widget for &App {
             Some(snapshot) => draw_snapshot(snapshot, body, buf),
             None => draw_waiting(self, body, buf),
         }
-        draw_footer(self, footer, buf);
+        draw_footer(self.source_label(), self.error(), footer, buf);
     }
 }
 
@@ -97,83 +97,6 @@ fn draw_snapshot(snapshot: &Snapshot, area: Rect, buf: &mut Buffer) {
         draw_sparkline(&snapshot.requests_per_sec_history, spark, buf);
     }
     draw_events(&snapshot.events, events, buf);
-}
-
-fn header_lines(snapshot: &Snapshot, wide: bool) -> Vec<Line<'static>> {
-    let totals = &snapshot.totals;
-    let mut first = vec![
-        Span::styled(
-            format!("Aegis {}", clean(&snapshot.version)),
-            Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
-        ),
-        label("  listen "),
-        Span::raw(clean(&snapshot.listen)),
-        label("  up "),
-        Span::raw(humanize_uptime(snapshot.uptime_secs)),
-    ];
-    if snapshot.draining {
-        first.push(Span::raw("  "));
-        first.push(Span::styled(
-            " DRAINING ",
-            Style::new()
-                .fg(Color::Black)
-                .bg(Color::Yellow)
-                .add_modifier(Modifier::BOLD),
-        ));
-    }
-    let capacity = &snapshot.capacity;
-    let local_errors: u64 = capacity.local_resource_errors.values().sum();
-    if local_errors > 0 {
-        // Aegis's own shortage (descriptors, ports): the operator's problem, not a backend's.
-        first.push(Span::raw("  "));
-        first.push(Span::styled(
-            format!(" LOCAL ERRORS {local_errors} "),
-            Style::new()
-                .fg(Color::White)
-                .bg(Color::Red)
-                .add_modifier(Modifier::BOLD),
-        ));
-    }
-    let mut second = vec![
-        label("requests "),
-        Span::raw(totals.requests.to_string()),
-        label("  req/s "),
-        Span::raw(number(totals.requests_per_sec)).bold(),
-        label("  in-flight "),
-        Span::raw(totals.in_flight.to_string()),
-        label("  conns "),
-        Span::raw(format!(
-            "{}/{}",
-            capacity.client_connections, capacity.max_connections
-        )),
-    ];
-    if wide {
-        for (class, count) in &totals.responses {
-            second.push(label(format!("  {}", clean(class))));
-            second.push(Span::raw(format!(" {count}")));
-        }
-        let refused: u64 = totals.refusals.values().sum();
-        second.push(label("  refused "));
-        second.push(Span::raw(refused.to_string()));
-    }
-    vec![Line::from(first), Line::from(second)]
-}
-
-/// "q quit", then the last refresh error in red, or where the data comes from.
-fn draw_footer(app: &App, area: Rect, buf: &mut Buffer) {
-    let mut spans = vec![
-        Span::raw(" "),
-        Span::styled("q", Style::new().fg(Color::Yellow).bold()),
-        Span::raw(" quit  "),
-    ];
-    match app.error() {
-        Some(error) => spans.push(Span::styled(
-            clean(error),
-            Style::new().fg(Color::Red).bold(),
-        )),
-        None => spans.push(label(clean(app.source_label()))),
-    }
-    Paragraph::new(Line::from(spans)).render(area, buf);
 }
 
 #[cfg(test)]
@@ -290,6 +213,13 @@ mod tests {
         }
     }
 
+    /// Each backend's screen line shows its `|`-separated needles.
+    fn assert_rows(text: &str, rows: [(&str, &str); 3]) {
+        for (url, expected) in rows {
+            assert_shows(row(text, url), expected);
+        }
+    }
+
     /// The screen line of the backend whose URL starts with `url`.
     fn row<'a>(text: &'a str, url: &str) -> &'a str {
         let found = text.lines().find(|line| line.contains(url));
@@ -304,12 +234,23 @@ mod tests {
             "Aegis 0.1.0|0.0.0.0:8080|1h02m03s|98765|42.5|in-flight 7",
         );
         assert_shows(&text, "health|breaker|warm-up|req/s|P95 ms|err%");
-        let first = row(&text, "http://10.0.0.1:8080");
-        assert_shows(first, " healthy |closed|100%|31.5|45.2|0.2%");
-        let second = row(&text, "http://10.0.0.2:8080");
-        assert_shows(second, "unhealthy|open |100%|0.0| - |100.0%");
-        let third = row(&text, "http://10.0.0.3:8080");
-        assert_shows(third, " healthy |half-open|50% ↑|6.2|130.5");
+        assert_rows(
+            &text,
+            [
+                (
+                    "http://10.0.0.1:8080",
+                    " healthy |closed|100%|31.5|45.2|0.2%",
+                ),
+                (
+                    "http://10.0.0.2:8080",
+                    "unhealthy|open |100%|0.0| - |100.0%",
+                ),
+                (
+                    "http://10.0.0.3:8080",
+                    " healthy |half-open|50% ↑|6.2|130.5",
+                ),
+            ],
+        );
         assert_shows(
             &text,
             "80.0/s|burst 20|250.0|last reduce: p95 above threshold|429/s 3.0",
@@ -342,12 +283,20 @@ mod tests {
     fn wide_terminal_shows_every_column_and_more() {
         let text = screen(&app_with(three_backends()), 160, 48);
         assert_shows(&text, "weight|eff.w|P50 ms|P95 ms|P99 ms|err%|in-flight");
-        let first = row(&text, "http://10.0.0.1:8080");
-        assert_shows(first, " healthy |closed|100%|31.5|12.0|45.2|88.8|0.2%");
-        let second = row(&text, "http://10.0.0.2:8080");
-        assert_shows(second, "unhealthy|open |100.0%");
-        let third = row(&text, "http://10.0.0.3:8080");
-        assert_shows(third, " healthy |half-open|50% ↑| 1.0 |6.2|130.5");
+        assert_rows(
+            &text,
+            [
+                (
+                    "http://10.0.0.1:8080",
+                    " healthy |closed|100%|31.5|12.0|45.2|88.8|0.2%",
+                ),
+                ("10.0.0.2", "unhealthy|open |100.0%"),
+                (
+                    "http://10.0.0.3:8080",
+                    " healthy |half-open|50% ↑| 1.0 |6.2|130.5",
+                ),
+            ],
+        );
         assert_shows(
             &text,
             "last 60s|peak 120|limited clients 9|refused|breaker opened",

@@ -222,13 +222,18 @@ mod tests {
         );
     }
 
+    /// Begins a request that never comes: the wait ends after `limit`.
+    async fn assert_wait_ends_after(stream: &mut DeadlineStream, limit: Duration) {
+        stream.begin_request();
+        let start = Instant::now();
+        assert_eq!(first_bytes(stream).await, None);
+        assert_took(start, limit);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_new_connection_that_sends_nothing_ends_after_read_timeout() {
         let (_client, mut stream) = connection();
-        stream.begin_request();
-        let start = Instant::now();
-        assert_eq!(first_bytes(&mut stream).await, None);
-        assert_took(start, READ);
+        assert_wait_ends_after(&mut stream, READ).await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -239,11 +244,7 @@ mod tests {
         let first = first_bytes(&mut stream).await.expect("the first request");
         assert_eq!(&first[..], b"GET / HTTP/1.1\r\n\r\n");
         stream.in_header.store(false, Ordering::Relaxed);
-
-        stream.begin_request();
-        let start = Instant::now();
-        assert_eq!(first_bytes(&mut stream).await, None);
-        assert_took(start, IDLE);
+        assert_wait_ends_after(&mut stream, IDLE).await;
     }
 
     #[tokio::test(start_paused = true)]

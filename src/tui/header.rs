@@ -1,0 +1,89 @@
+//! The header (version, listen address, uptime, totals) and the footer (keys, then where the data
+//! comes from or why the last refresh failed).
+
+use super::format::{humanize_uptime, number};
+use super::panels::label;
+use super::sanitize::clean;
+use crate::status::snapshot::Snapshot;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+
+pub(super) fn header_lines(snapshot: &Snapshot, wide: bool) -> Vec<Line<'static>> {
+    let totals = &snapshot.totals;
+    let mut first = vec![
+        Span::styled(
+            format!("Aegis {}", clean(&snapshot.version)),
+            Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+        ),
+        label("  listen "),
+        Span::raw(clean(&snapshot.listen)),
+        label("  up "),
+        Span::raw(humanize_uptime(snapshot.uptime_secs)),
+    ];
+    if snapshot.draining {
+        first.push(Span::raw("  "));
+        first.push(Span::styled(
+            " DRAINING ",
+            Style::new()
+                .fg(Color::Black)
+                .bg(Color::Yellow)
+                .add_modifier(Modifier::BOLD),
+        ));
+    }
+    let capacity = &snapshot.capacity;
+    let local_errors: u64 = capacity.local_resource_errors.values().sum();
+    if local_errors > 0 {
+        // Aegis's own shortage (descriptors, ports): the operator's problem, not a backend's.
+        first.push(Span::raw("  "));
+        first.push(Span::styled(
+            format!(" LOCAL ERRORS {local_errors} "),
+            Style::new()
+                .fg(Color::White)
+                .bg(Color::Red)
+                .add_modifier(Modifier::BOLD),
+        ));
+    }
+    let mut second = vec![
+        label("requests "),
+        Span::raw(totals.requests.to_string()),
+        label("  req/s "),
+        Span::raw(number(totals.requests_per_sec)).bold(),
+        label("  in-flight "),
+        Span::raw(totals.in_flight.to_string()),
+        label("  conns "),
+        Span::raw(format!(
+            "{}/{}",
+            capacity.client_connections, capacity.max_connections
+        )),
+    ];
+    if wide {
+        for (class, count) in &totals.responses {
+            second.push(label(format!("  {}", clean(class))));
+            second.push(Span::raw(format!(" {count}")));
+        }
+        let refused: u64 = totals.refusals.values().sum();
+        second.push(label("  refused "));
+        second.push(Span::raw(refused.to_string()));
+    }
+    vec![Line::from(first), Line::from(second)]
+}
+
+/// "q quit", then the last refresh error in red, or where the data comes from.
+pub(super) fn draw_footer(source_label: &str, error: Option<&str>, area: Rect, buf: &mut Buffer) {
+    let mut spans = vec![
+        Span::raw(" "),
+        Span::styled("q", Style::new().fg(Color::Yellow).bold()),
+        Span::raw(" quit  "),
+    ];
+    match error {
+        Some(error) => spans.push(Span::styled(
+            clean(error),
+            Style::new().fg(Color::Red).bold(),
+        )),
+        None => spans.push(label(clean(source_label))),
+    }
+    Paragraph::new(Line::from(spans)).render(area, buf);
+}
