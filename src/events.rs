@@ -45,13 +45,29 @@ pub enum Event {
         to: f64,
         reason: String,
     },
+    /// Cluster mode: Redis stopped answering; limits are local until it is back (§13).
+    ClusterRedisDown {
+        /// The URL with its password masked.
+        url: String,
+        error: String,
+    },
+    /// Cluster mode: Redis answers again; limits are shared again.
+    ClusterRedisUp {
+        url: String,
+    },
+    /// Cluster mode: this instance took the lease and decides the adaptive rate.
+    ClusterLeaseTaken {
+        instance: String,
+    },
 }
 
 impl Event {
     /// How loudly it is logged: losing capacity is worth a warning, regaining it is routine.
     pub fn level(&self) -> log::Level {
         match self {
-            Event::BackendUnhealthy { .. } | Event::BreakerOpened { .. } => log::Level::Warn,
+            Event::BackendUnhealthy { .. }
+            | Event::BreakerOpened { .. }
+            | Event::ClusterRedisDown { .. } => log::Level::Warn,
             Event::RateChanged { from, to, .. } if to < from => log::Level::Warn,
             _ => log::Level::Info,
         }
@@ -80,6 +96,22 @@ impl fmt::Display for Event {
                 write!(
                     f,
                     "adaptive: {decision} rate {from:.1} -> {to:.1} req/s ({reason})"
+                )
+            }
+            Event::ClusterRedisDown { url, error } => write!(
+                f,
+                "cluster: Redis at {url} unreachable ({error}); limits are local until it is back"
+            ),
+            Event::ClusterRedisUp { url } => {
+                write!(
+                    f,
+                    "cluster: Redis at {url} reachable; limits are shared again"
+                )
+            }
+            Event::ClusterLeaseTaken { instance } => {
+                write!(
+                    f,
+                    "cluster: {instance} took the lease and decides the adaptive rate"
                 )
             }
         }

@@ -11,6 +11,8 @@
 //! - [`balance`]: the backend pool, smooth weighted round-robin, health checks and warm-up.
 //! - [`breaker`]: the per-backend circuit breaker (pure state machine + lock-light cell).
 //! - [`limit`]: the per-client rate limiter on `pingora-limits` and the adaptive loop.
+//! - [`cluster`]: cluster mode (§13): limits and the adaptive rate shared through Redis, synced in
+//!   the background; off unless `cluster.redis_url` is set.
 //! - [`metrics`]: the recorders: lock-free counters and latency histograms.
 //! - [`status`]: the once-a-second sampler and the [`status::Snapshot`] that `/status`, `/metrics`
 //!   and the dashboard read.
@@ -36,6 +38,7 @@ pub mod balance;
 pub mod breaker;
 pub mod capacity;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod events;
 pub mod http2;

@@ -5,6 +5,7 @@ use crate::admin::AdminService;
 use crate::balance::health::HealthService;
 use crate::balance::UpstreamPool;
 use crate::capacity::Capacity;
+use crate::cluster::{Cluster, ClusterService};
 use crate::config::{Config, ListenerSettings};
 use crate::events::EventLog;
 use crate::http2::Http2Config;
@@ -54,6 +55,8 @@ pub struct Components {
     pub adaptive: Arc<Mutex<AdaptiveStatus>>,
     pub observer: Arc<Observer>,
     pub capacity: Arc<Capacity>,
+    /// Set in cluster mode (`cluster.redis_url`).
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl Components {
@@ -63,7 +66,18 @@ impl Components {
         let pool = Arc::new(UpstreamPool::new(config, events.clone()));
         let lifecycle = Lifecycle::new();
         let metrics = Arc::new(Metrics::new(config.backends.len()));
-        let limiter = Arc::new(RateLimiter::new(&config.rate_limit, &config.adaptive));
+        let cluster = config.cluster.enabled().then(|| {
+            Arc::new(Cluster::new(
+                config.cluster.clone(),
+                config.adaptive.enabled,
+                config.adaptive.evaluation_interval,
+            ))
+        });
+        let mut limiter = RateLimiter::new(&config.rate_limit, &config.adaptive);
+        if let Some(cluster) = &cluster {
+            limiter = limiter.with_shared(cluster.table.clone());
+        }
+        let limiter = Arc::new(limiter);
         let adaptive = Arc::new(Mutex::new(AdaptiveStatus::default()));
         let info = StaticInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -83,6 +97,9 @@ impl Components {
             events: events.clone(),
             lifecycle: lifecycle.clone(),
             capacity: capacity.clone(),
+            cluster: cluster
+                .clone()
+                .map(|c| c as Arc<dyn crate::status::snapshot::ClusterSource>),
         }));
         Components {
             events,
@@ -93,6 +110,7 @@ impl Components {
             adaptive,
             observer,
             capacity,
+            cluster,
         }
     }
 }
@@ -178,6 +196,20 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
                 pool: components.pool.clone(),
                 events: components.events.clone(),
                 status: components.adaptive.clone(),
+                cluster: components
+                    .cluster
+                    .clone()
+                    .map(|c| c as Arc<dyn crate::limit::adaptive::ClusterRate>),
+            },
+        ));
+    }
+    if let Some(cluster) = &components.cluster {
+        server.add_service(background_service(
+            "cluster sync",
+            ClusterService {
+                cluster: cluster.clone(),
+                limiter: components.limiter.clone(),
+                events: components.events.clone(),
             },
         ));
     }

@@ -167,6 +167,7 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
     }
 
     capacity(&r, s)?;
+    cluster(&r, s)?;
 
     let rl = &s.rate_limit;
     gauge(
@@ -289,6 +290,65 @@ fn tls(r: &Registry, s: &Snapshot) -> prometheus::Result<()> {
             .with_label_values(&[&certificate.name])
             .set(certificate.expires_unix as f64);
     }
+    Ok(())
+}
+
+/// Cluster mode (§13): Redis state, instances, lease, sync lag and errors. Absent when off.
+fn cluster(r: &Registry, s: &Snapshot) -> prometheus::Result<()> {
+    let Some(c) = &s.cluster else {
+        return Ok(());
+    };
+    let one = |name: &str, help: &str, value: f64| -> prometheus::Result<()> {
+        gauge(r, name, help, &[])?.with_label_values(&[]).set(value);
+        Ok(())
+    };
+    let up = if c.redis_up { 1.0 } else { 0.0 };
+    one(
+        "aegis_cluster_redis_up",
+        "1 while Redis answers and limits are shared.",
+        up,
+    )?;
+    one(
+        "aegis_cluster_instances",
+        "Instances that synced lately, this one included.",
+        c.instances.len() as f64,
+    )?;
+    one(
+        "aegis_cluster_tracked_clients",
+        "Clients whose counts this instance shares.",
+        c.tracked_clients as f64,
+    )?;
+    if let Some(lag) = c.sync_lag_ms {
+        one(
+            "aegis_cluster_sync_lag_seconds",
+            "Time since the last successful exchange with Redis.",
+            lag / 1000.0,
+        )?;
+    }
+    let held = c.lease_holder.as_deref() == Some(c.instance.as_str());
+    one(
+        "aegis_cluster_lease_held",
+        "1 while this instance holds the lease and decides the adaptive rate.",
+        if held { 1.0 } else { 0.0 },
+    )?;
+    if let Some(holder) = &c.lease_holder {
+        gauge(
+            r,
+            "aegis_cluster_lease_holder",
+            "The instance deciding the adaptive rate (value 1).",
+            &["instance"],
+        )?
+        .with_label_values(&[holder])
+        .set(1.0);
+    }
+    counter(
+        r,
+        "aegis_cluster_sync_errors_total",
+        "Failed exchanges with Redis.",
+        &[],
+    )?
+    .with_label_values(&[])
+    .inc_by(c.sync_errors);
     Ok(())
 }
 

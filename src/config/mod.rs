@@ -9,6 +9,7 @@
 mod backend_url;
 mod certificates;
 mod checker;
+mod cluster;
 mod hsts;
 mod http2;
 mod listeners;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use certificates::{load_certificates, LoadedCertificate, Validity, EXPIRY_WARNING};
+pub use cluster::{ClusterSettings, RedisUrl, Secret};
 pub use hsts::HstsSettings;
 pub use http2::Http2Settings;
 pub use listeners::{CertificateSpec, ListenerSettings, ListenerTls, TlsVersion};
@@ -95,6 +97,7 @@ pub struct Config {
     /// Problems that do not stop Aegis (a certificate about to expire), with their key paths.
     pub warnings: Vec<ConfigError>,
     pub http2: Http2Settings,
+    pub cluster: ClusterSettings,
 }
 
 #[derive(Debug, Clone)]

@@ -56,6 +56,7 @@ pub struct RawConfig {
     pub security: Field<RawSecurity>,
     pub listeners: Field<Vec<Field<RawListener>>>,
     pub http2: Field<RawHttp2>,
+    pub cluster: Field<RawCluster>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -245,6 +246,18 @@ pub struct RawHttp2 {
     pub initial_connection_window: Field<i64>,
     pub max_send_buffer: Field<i64>,
     pub max_control_frames_per_second: Field<i64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawCluster {
+    pub redis_url: Field<String>,
+    pub sync_interval: Field<String>,
+    pub key_prefix: Field<String>,
+    pub instance_name: Field<String>,
+    pub redis_password_file: Field<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

@@ -58,12 +58,14 @@ impl Checker {
         let development = self.section(raw.development, "development");
         let security = self.section(raw.security, "security");
         let http2 = self.section(raw.http2, "http2");
+        let cluster = self.section(raw.cluster, "cluster");
         let backends = self.backends(raw.backends);
         let server = self.server(server);
         let listeners = self.listeners(raw.listeners, server.listen_addr());
 
         let rate_limit = self.rate_limit(rate);
         let adaptive = self.adaptive(adaptive);
+        let cluster = self.cluster(cluster, server.port);
         let config = Config {
             server,
             upstream: self.upstream(upstream),
@@ -80,6 +82,7 @@ impl Checker {
             listeners,
             warnings: Vec::new(),
             http2: self.http2(http2),
+            cluster,
         };
         self.across_sections(&config);
         config

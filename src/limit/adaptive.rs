@@ -2,7 +2,8 @@
 //! interval decides whether the per-client rate tightens, relaxes or holds.
 //!
 //! [`decide`] is the pure policy; [`AdaptiveService`] is the Pingora background service that
-//! applies it.
+//! applies it. In cluster mode (§13) it goes through [`ClusterRate`]: only the instance holding
+//! the lease decides, over the latency of every instance, and the others follow its rate.
 
 use super::RateLimiter;
 use crate::balance::UpstreamPool;
@@ -91,6 +92,14 @@ pub fn decide(
     hold(format!("P95 {p95:.0}ms within the band"))
 }
 
+/// One adaptive rate for a cluster (§13; implemented in `crate::cluster`). Local calls only.
+pub trait ClusterRate: Send + Sync {
+    /// Shares this instance's latency window of the interval (bucket counts) and returns the window
+    /// to decide on, merged with the other instances' latest; `None` when another instance decides.
+    /// The decider publishes its rate (the limiter's) at every sync; the others apply it.
+    fn merge(&self, local: Vec<u64>) -> Option<Vec<u64>>;
+}
+
 /// Evaluations kept for `/status` and the dashboard.
 const HISTORY: usize = 32;
 
@@ -122,6 +131,8 @@ pub struct AdaptiveService {
     pub pool: Arc<UpstreamPool>,
     pub events: Arc<EventLog>,
     pub status: Arc<Mutex<AdaptiveStatus>>,
+    /// Set in cluster mode.
+    pub cluster: Option<Arc<dyn ClusterRate>>,
 }
 
 impl AdaptiveService {
@@ -132,8 +143,8 @@ impl AdaptiveService {
             .collect()
     }
 
-    /// P95 of the samples since `before`, over backends that are healthy and closed now.
-    fn p95_since(&self, before: &[Vec<u64>], now: &[Vec<u64>]) -> Option<f64> {
+    /// Latency counts of the samples since `before`, over backends that are healthy and closed now.
+    fn window_since(&self, before: &[Vec<u64>], now: &[Vec<u64>]) -> Vec<u64> {
         let mut window: Vec<u64> = Vec::new();
         for (backend, (now, before)) in self.pool.backends().iter().zip(now.iter().zip(before)) {
             if !backend.is_healthy() || backend.breaker_state() != BreakerState::Closed {
@@ -146,11 +157,21 @@ impl AdaptiveService {
                 window.iter_mut().zip(diff).for_each(|(w, d)| *w += d);
             }
         }
-        quantile_ms(&window, 0.95)
+        window
     }
 
-    fn evaluate(&self, before: &[Vec<u64>], now: &[Vec<u64>], last_reduced: bool) -> Evaluation {
-        let p95 = self.p95_since(before, now);
+    /// One evaluation; `None` when another cluster instance decides.
+    fn evaluate(
+        &self,
+        before: &[Vec<u64>],
+        now: &[Vec<u64>],
+        last_reduced: bool,
+    ) -> Option<Evaluation> {
+        let mut window = self.window_since(before, now);
+        if let Some(cluster) = &self.cluster {
+            window = cluster.merge(window)?;
+        }
+        let p95 = quantile_ms(&window, 0.95);
         let rate = self.limiter.rate();
         let evaluation = decide(p95, rate, last_reduced, &self.settings);
         if evaluation.rate != rate {
@@ -163,7 +184,7 @@ impl AdaptiveService {
         }
         let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
         status.push(evaluation.clone(), p95);
-        evaluation
+        Some(evaluation)
     }
 }
 
@@ -185,7 +206,7 @@ impl BackgroundService for AdaptiveService {
             }
             let now = self.counts();
             let evaluation = self.evaluate(&before, &now, last_reduced);
-            last_reduced = evaluation.decision == Decision::Reduce;
+            last_reduced = evaluation.is_some_and(|e| e.decision == Decision::Reduce);
             before = now;
         }
     }

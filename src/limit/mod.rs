@@ -13,6 +13,10 @@
 //!
 //! When the adaptive loop changes the rate, `W` stays and `L` follows (`L = rate × W`): the burst
 //! scales with the rate.
+//!
+//! In cluster mode (§13) the limiter also takes [`SharedCounts`]: what the other instances
+//! admitted for the client, as of the last sync, is taken off `L`. Without it the request path is
+//! unchanged but for one branch on `None`.
 
 pub mod adaptive;
 
@@ -20,6 +24,7 @@ use crate::config::{AdaptiveSettings, RateLimitSettings};
 use pingora_limits::rate::{Rate, RateComponents};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Count-min sketch rows (independent hashes).
@@ -38,6 +43,11 @@ pub const SKETCH_SLOTS: usize = 1 << 16;
 pub struct ClientKey(u128);
 
 impl ClientKey {
+    /// The key as a number (an IPv4 address, or an IPv6 /64 prefix with the low bit set).
+    pub fn id(self) -> u128 {
+        self.0
+    }
+
     pub fn of(ip: IpAddr) -> Self {
         match ip {
             IpAddr::V4(v4) => ClientKey(u32::from(v4) as u128),
@@ -59,6 +69,16 @@ pub enum Verdict {
     },
 }
 
+/// Requests other Aegis instances admitted per client (cluster mode, §13; see `crate::cluster`).
+/// Both calls are local: nothing here waits for the network.
+pub trait SharedCounts: Send + Sync {
+    /// Requests the other instances admitted for `client` over the last window, as last synced;
+    /// `limit` is what the whole cluster admits per window.
+    fn others(&self, client: ClientKey, limit: f64) -> f64;
+    /// This instance admitted one request from `client`.
+    fn admitted(&self, client: ClientKey);
+}
+
 /// The per-client limiter, shared by every worker.
 pub struct RateLimiter {
     window: Rate,
@@ -66,6 +86,8 @@ pub struct RateLimiter {
     /// Current rate (f64 bits), set by the adaptive loop.
     rate: AtomicU64,
     burst: u32,
+    /// The cluster's counts, when `cluster.redis_url` is set.
+    shared: Option<Arc<dyn SharedCounts>>,
 }
 
 impl RateLimiter {
@@ -85,7 +107,19 @@ impl RateLimiter {
             window_secs,
             rate: AtomicU64::new(rate.to_bits()),
             burst: limits.burst,
+            shared: None,
         }
+    }
+
+    /// Takes the other instances' counts into account (cluster mode).
+    pub fn with_shared(mut self, shared: Arc<dyn SharedCounts>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// The sliding window's length in seconds (`burst / rate` at startup).
+    pub fn window_secs(&self) -> f64 {
+        self.window_secs
     }
 
     pub fn rate(&self) -> f64 {
@@ -103,7 +137,10 @@ impl RateLimiter {
 
     /// Checks one request from `client`, counting it when admitted.
     pub fn check(&self, client: ClientKey) -> Verdict {
-        let limit = self.rate() * self.window_secs;
+        let mut limit = self.rate() * self.window_secs;
+        if let Some(shared) = &self.shared {
+            limit -= shared.others(client, limit);
+        }
         let verdict = self.window.rate_with(&client, |c: RateComponents| {
             evaluate(&Window {
                 previous: c.prev_samples as f64,
@@ -115,6 +152,9 @@ impl RateLimiter {
         });
         if verdict == Verdict::Allow {
             self.window.observe(&client, 1);
+            if let Some(shared) = &self.shared {
+                shared.admitted(client);
+            }
         }
         verdict
     }

@@ -60,6 +60,8 @@ pub struct Sources {
     pub events: Arc<EventLog>,
     pub lifecycle: Arc<Lifecycle>,
     pub capacity: Arc<Capacity>,
+    /// Set in cluster mode.
+    pub cluster: Option<Arc<dyn ClusterSource>>,
 }
 
 /// Samples the [`Sources`] once a second and builds snapshots of them on demand.
@@ -151,6 +153,7 @@ impl Observer {
             events,
             lifecycle,
             capacity,
+            cluster,
         } = &self.sources;
         let backends: Vec<BackendSnapshot> = pool
             .backends()
@@ -257,6 +260,7 @@ impl Observer {
                     .map(|(kind, n)| (kind.to_string(), n))
                     .collect(),
             },
+            cluster: cluster.as_ref().map(|c| c.cluster_snapshot()),
             events: events
                 .recent()
                 .into_iter()

@@ -24,6 +24,38 @@ pub struct Snapshot {
     /// TLS listeners' certificates and handshakes.
     #[serde(default)]
     pub tls: TlsSnapshot,
+    /// Cluster mode (§13); absent when `cluster.redis_url` is unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterSnapshot>,
+}
+
+/// What cluster mode looks like from this instance (see `docs/cluster.md`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSnapshot {
+    /// This instance's `cluster.instance_name`.
+    pub instance: String,
+    /// `cluster.redis_url` with any password masked.
+    pub redis_url: String,
+    /// Whether the last exchange with Redis succeeded (limits are shared).
+    pub redis_up: bool,
+    /// Instances that synced within the last few seconds, this one included, sorted.
+    pub instances: Vec<String>,
+    /// The instance deciding the adaptive rate; `None` when none holds the lease (or unknown).
+    pub lease_holder: Option<String>,
+    pub sync_interval_ms: f64,
+    /// Time since the last successful exchange; `None` before the first.
+    pub sync_lag_ms: Option<f64>,
+    /// How long the last exchange took.
+    pub last_exchange_ms: Option<f64>,
+    /// Failed exchanges since startup.
+    pub sync_errors: u64,
+    /// Clients whose counts this instance shares now.
+    pub tracked_clients: u64,
+}
+
+/// Where the observer reads the cluster block from (implemented by `crate::cluster`).
+pub trait ClusterSource: Send + Sync {
+    fn cluster_snapshot(&self) -> ClusterSnapshot;
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

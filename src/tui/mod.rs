@@ -17,6 +17,7 @@
 //! unreachable instance never delays key handling: `q` always answers within [`TICK`].
 
 mod app;
+mod cluster;
 mod format;
 mod header;
 mod panels;

@@ -4,6 +4,7 @@
 //! Every string taken from the snapshot goes through [`clean`] before it reaches a widget.
 
 use super::app::App;
+use super::cluster::cluster_line;
 use super::header::{draw_footer, header_lines};
 use super::panels::{draw_events, draw_rate_limit, draw_sparkline};
 use super::sanitize::clean;
@@ -69,7 +70,7 @@ fn draw_snapshot(snapshot: &Snapshot, area: Rect, buf: &mut Buffer) {
         (false, true) => 4 + 6,
         (false, false) => 4 + 4,
     };
-    let header_height = 2;
+    let header_height = if snapshot.cluster.is_some() { 3 } else { 2 };
     let rows = u16::try_from(snapshot.backends.len().max(1)).unwrap_or(u16::MAX);
     let room = area
         .height
@@ -83,7 +84,9 @@ fn draw_snapshot(snapshot: &Snapshot, area: Rect, buf: &mut Buffer) {
     ])
     .areas(area);
 
-    Paragraph::new(header_lines(snapshot, wide)).render(header, buf);
+    let mut header_text = header_lines(snapshot, wide);
+    header_text.extend(snapshot.cluster.as_ref().map(cluster_line));
+    Paragraph::new(header_text).render(header, buf);
     backends_table(&snapshot.backends, backends).render(backends, buf);
     if wide {
         let [rate, spark] =

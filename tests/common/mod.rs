@@ -4,6 +4,7 @@
 
 pub mod h2;
 pub mod http;
+pub mod redis;
 pub mod tls;
 
 use serde_yaml::Value;
