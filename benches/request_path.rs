@@ -73,6 +73,17 @@ fn rate_limit(c: &mut Criterion) {
             limiter.check(black_box(keys[next]))
         })
     });
+    // Cluster mode (§13): the same hot client with the shared table in front (Redis "up", the
+    // client synced), as the request path of a cluster instance pays it.
+    let table = std::sync::Arc::new(aegis::cluster::SharedTable::default());
+    table.set_up(2);
+    let shared = RateLimiter::new(&config.rate_limit, &config.adaptive).with_shared(table.clone());
+    shared.check(one);
+    table.drain(1);
+    table.apply(1, 0.0, &[(one, 1)]);
+    c.bench_function("limit/check_hot_client_cluster", |b| {
+        b.iter(|| shared.check(black_box(one)))
+    });
     let v6: IpAddr = "2001:db8:1:2::1".parse().expect("a valid IPv6 literal");
     c.bench_function("limit/client_key_of_ipv6", |b| {
         b.iter(|| ClientKey::of(black_box(v6)))

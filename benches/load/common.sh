@@ -11,6 +11,7 @@ NGINX_PORT=$((BASE_PORT + 2))
 HAPROXY_PORT=$((BASE_PORT + 3))
 AEGIS_PORT=$((BASE_PORT + 10)) # variants take the ports after it; admin listeners PORT + 100
 BARE_PORT=$((BASE_PORT + 30))  # variants take the ports after it
+REDIS_PORT=$((BASE_PORT + 5))  # the redis-server of aegis-cluster
 
 # Cores: the proxy under test on one, the backend and the load generator on the other.
 PROXY_CPUS=${PROXY_CPUS:-0}
@@ -196,6 +197,35 @@ development:
   allow_loopback_backends: true
 ${AEGIS_EXTRA_YAML:-}
 EOF
+    if [[ -n "${CLUSTER_REDIS_URL:-}" ]]; then
+        printf 'cluster:\n  redis_url: "%s"\n  sync_interval: 100ms\n' "$CLUSTER_REDIS_URL" >>"$file"
+    fi
+}
+
+# A redis-server for cluster mode on the load cores, no persistence; its pid in $REDIS_PID.
+start_redis() {
+    [[ -n "${REDIS_PID:-}" ]] && return
+    command -v redis-server >/dev/null || die "redis-server is needed for aegis-cluster"
+    port_free "$REDIS_PORT" || die "port $REDIS_PORT is taken (set BASE_PORT)"
+    start_pinned "$LOAD_CPUS" "$TMP/redis.log" redis-server --port "$REDIS_PORT" \
+        --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP"
+    REDIS_PID=$LAST_PID
+    for _ in $(seq 50); do
+        redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return
+        sleep 0.1
+    done
+    die "redis-server did not start"
+}
+
+# Sync traffic the redis-server saw since it started: commands and bytes per second.
+redis_stats() {
+    [[ -n "${REDIS_PID:-}" ]] || return 0
+    local up
+    up=$(redis-cli -p "$REDIS_PORT" info server | tr -d '\r' | awk -F: '/^uptime_in_seconds/ { print $2 }')
+    redis-cli -p "$REDIS_PORT" info stats | tr -d '\r' | awk -F: -v up="$up" '
+        /^total_commands_processed/ { c = $2 } /^total_net_input_bytes/ { i = $2 }
+        /^total_net_output_bytes/ { o = $2 }
+        END { if (up < 1) up = 1; printf "redis-server (one cluster instance, %d s): %.1f commands/s, %.0f B/s in, %.0f B/s out\n", up, c / up, i / up, o / up }'
 }
 
 # Aegis headless, pinned; its logs (stdout in headless mode) go to $TMP/aegis-PORT.log.

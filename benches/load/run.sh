@@ -13,7 +13,8 @@
 # Environment: DURATION=5 ROUNDS=5 CONNECTIONS=32 THREADS=1 SYSTEMS="aegis bare nginx haproxy"
 #   (more systems, for the Pingora settings: aegis-2t, bare-2t = 2 worker threads; bare-nows = no
 #   work stealing; bare-noka = no upstream keep-alive; aegis-patched = AEGIS_PATCHED_BIN, a build
-#   to compare; aegis-nolog = diagnostic only, the access log off, to price it), BARE_ARGS="..."
+#   to compare; aegis-nolog = diagnostic only, the access log off, to price it; aegis-cluster =
+#   cluster mode (§13) against a redis-server started here, priced against `aegis`), BARE_ARGS="..."
 #   (extra flags for `bare`), FAKE_BACKEND=1 (skip nginx as the backend), BASE_PORT=23400,
 #   PROXY_CPUS=0 LOAD_CPUS=1, KEEP_TMP=1 (keep configs and logs), SKIP_BUILD=1 (use the release
 #   binaries as they are), RESULTS_OUT=FILE (copy the per-round results there).
@@ -38,10 +39,16 @@ log "backend: $BACKEND_KIND on 127.0.0.1:$BACKEND_PORT, cores $LOAD_CPUS"
 declare -A PORT PID
 for system in $SYSTEMS; do
     case $system in
-    aegis | aegis-2t | aegis-patched | aegis-nolog)
+    aegis | aegis-2t | aegis-patched | aegis-nolog | aegis-cluster)
         threads=$THREADS binary=$AEGIS_BIN port=$AEGIS_PORT level=info
         [[ $system == aegis-2t ]] && threads=2 port=$((AEGIS_PORT + 1))
         [[ $system == aegis-nolog ]] && level=warn port=$((AEGIS_PORT + 3))
+        CLUSTER_REDIS_URL=""
+        if [[ $system == aegis-cluster ]]; then
+            port=$((AEGIS_PORT + 4))
+            start_redis
+            CLUSTER_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+        fi
         if [[ $system == aegis-patched ]]; then
             [[ -n "${AEGIS_PATCHED_BIN:-}" ]] || { log "AEGIS_PATCHED_BIN not set; aegis-patched skipped"; continue; }
             binary=$AEGIS_PATCHED_BIN port=$((AEGIS_PORT + 2))
@@ -70,7 +77,7 @@ for system in $SYSTEMS; do
         start_haproxy
         PORT[haproxy]=$HAPROXY_PORT PID[haproxy]=$HAPROXY_PID
         ;;
-    *) die "unknown system '$system' (aegis aegis-2t aegis-patched aegis-nolog bare bare-2t bare-nows bare-noka nginx haproxy)" ;;
+    *) die "unknown system '$system' (aegis aegis-2t aegis-patched aegis-nolog aegis-cluster bare bare-2t bare-nows bare-noka nginx haproxy)" ;;
     esac
 done
 ACTIVE=$(for s in $SYSTEMS; do [[ -n "${PORT[$s]:-}" ]] && echo "$s"; done)
@@ -132,6 +139,14 @@ if [[ -n "${CPU[aegis]:-}" && -n "${CPU[bare]:-}" ]]; then
             END { for (r in a) if (b[r] > 0) printf "%.3f\n", a[r] / b[r] }' "$RESULTS" | median
     }
     echo "Aegis / bare Pingora, median of per-round ratios: CPU per request $(printf '%.2f' "$(paired 6)")×, p99 $(printf '%.2f' "$(paired 5)")×"
+fi
+if [[ -n "${CPU[aegis-cluster]:-}" && -n "${CPU[aegis]:-}" ]]; then
+    cluster_paired() {
+        awk -F'\t' -v c="$1" '$2 == "aegis-cluster" { a[$1] = $c } $2 == "aegis" { b[$1] = $c }
+            END { for (r in a) if (b[r] > 0) printf "%.3f\n", a[r] / b[r] }' "$RESULTS" | median
+    }
+    echo "aegis-cluster / aegis, median of per-round ratios: CPU per request $(printf '%.3f' "$(cluster_paired 6)")×, p99 $(printf '%.2f' "$(cluster_paired 5)")× (§16: CPU ≤ 1.05×)"
+    redis_stats
 fi
 for variant in aegis-patched aegis-2t aegis-nolog; do
     if [[ -n "${CPU[$variant]:-}" && -n "${CPU[bare]:-}" ]]; then
