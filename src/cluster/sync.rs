@@ -310,7 +310,7 @@ impl BackgroundService for ClusterService {
             Ok(con) => con,
             Err(e) => {
                 log::error!(
-                    "cluster: cannot use Redis at {url} ({}); limits stay local",
+                    "cluster: no Redis client for {url} ({}); limits stay local",
                     self.scrub(&e.to_string())
                 );
                 return;
