@@ -93,21 +93,23 @@ fn smuggling_attempts_are_refused_and_never_forwarded(tls: bool) {
         assert_refused(&resp, 400, "ambiguous request");
         assert_eq!(resp.header("connection"), Some("close"));
     }
-    // Forms Pingora's own parser refuses before any hook runs: its bare 400 is allowed (§3),
-    // forwarding is not.
-    let parser_cases: [&[u8]; 8] = [
-        b"POST / HTTP/1.1\r\nHost: app.example\r\nContent-Length: 4\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
-        b"POST / HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding : chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n",
-        b"POST / HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding: identity\r\n\r\n",
-        b"POST / HTTP/1.1\r\nHost: app.example\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
-        b"POST / HTTP/1.1\r\nHost: app.example\r\nContent-Length: 4, 5\r\n\r\nabcde",
-        b"GET / HTTP/1.1\r\nHost: app.example\r\nX-Folded: a\r\n  b\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: app.example\r\nX-Nul: a\0b\r\n\r\n",
-        b"GET http://evil.example/ HTTP/1.1\r\nHost: app.example\r\n\r\n",
+    // Forms Pingora's own parser refuses before any proxy phase runs: Aegis answers them all the
+    // same (§15.1), through the `request_error_filter` hook.
+    let parser_cases: [(&[u8], &str); 9] = [
+        (b"POST / HTTP/1.1\r\nHost: app.example\r\nContent-Length: 4\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", "ambiguous request"),
+        (b"POST / HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding : chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n", "ambiguous request"),
+        (b"POST / HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding: identity\r\n\r\n", "ambiguous request"),
+        (b"POST / HTTP/1.1\r\nHost: app.example\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde", "ambiguous request"),
+        (b"POST / HTTP/1.1\r\nHost: app.example\r\nContent-Length: 4, 5\r\n\r\nabcde", "ambiguous request"),
+        (b"GET / HTTP/1.1\r\nHost: app.example\r\nX-Folded: a\r\n  b\r\n\r\n", "ambiguous request"),
+        (b"GET / HTTP/1.1\r\nHost: app.example\r\nX-Nul: a\0b\r\n\r\n", "ambiguous request"),
+        (b"GET http://evil.example/ HTTP/1.1\r\nHost: app.example\r\n\r\n", "bad request"),
+        (b"GET / HTTP/1.1\r\nHost: app.example\r\nHost: app.example\r\n\r\n", "bad request"),
     ];
-    for case in parser_cases {
+    for (case, error) in parser_cases {
         let resp = send(&aegis, case);
-        assert_eq!(resp.status, 400, "{:?}", String::from_utf8_lossy(case));
+        assert_refused(&resp, 400, error);
+        assert_eq!(resp.header("connection"), Some("close"));
     }
     assert_eq!(
         backend.request_count(),
@@ -190,12 +192,12 @@ fn hosts_outside_the_allowlist_are_refused(tls: bool) {
         400,
         "invalid host",
     );
-    // Two Host headers: Pingora's parser refuses them itself (bare 400).
+    // Two Host headers: Pingora's parser refuses them, Aegis answers (§15.1).
     let resp = send(
         &aegis,
         b"GET / HTTP/1.1\r\nHost: app.example\r\nHost: evil.example\r\n\r\n",
     );
-    assert_eq!(resp.status, 400);
+    assert_refused(&resp, 400, "bad request");
     assert_eq!(backend.request_count(), 0);
     for host in [
         "app.example",
@@ -430,3 +432,38 @@ plain_and_tls!(
     client_forwarding_headers_are_replaced,
     backend_responses_are_hardened,
 );
+
+#[test]
+fn parser_refusals_are_logged_and_counted_as_aegis_refusals() {
+    let (backend, aegis) = setup();
+    let before = aegis.admin_get("/metrics").text();
+    let count = |metrics: &str, reason: &str| -> u64 {
+        let prefix = format!("aegis_refusals_total{{reason=\"{reason}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map_or(0, |n| n.trim().parse().unwrap())
+    };
+    let resp = send(
+        &aegis,
+        b"POST / HTTP/1.1\r\nHost: app.example\r\nContent-Length: 4\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+    );
+    assert_refused(&resp, 400, "ambiguous request");
+    let resp = send(&aegis, b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+    assert_refused(&resp, 400, "bad request");
+    let id = resp
+        .header("x-request-id")
+        .expect("a request id")
+        .to_string();
+    assert!(common::wait_until(Duration::from_secs(5), || {
+        let after = aegis.admin_get("/metrics").text();
+        count(&after, "ambiguous_request") == count(&before, "ambiguous_request") + 1
+            && count(&after, "bad_request") == count(&before, "bad_request") + 1
+    }));
+    assert!(
+        common::wait_until(Duration::from_secs(5), || aegis.output().contains(&id)),
+        "no access line for the refused request: {}",
+        aegis.output()
+    );
+    assert_eq!(backend.request_count(), 0);
+}

@@ -58,3 +58,10 @@ impl RequestCtx {
         }
     }
 }
+
+/// A fresh `X-Request-ID` (UUIDv4), as a header value.
+pub fn new_request_id() -> http::HeaderValue {
+    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id);
+    http::HeaderValue::from_str(id).expect("a UUID is a valid header value")
+}

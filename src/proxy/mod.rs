@@ -8,10 +8,11 @@ mod ctx;
 pub mod deadline;
 pub mod forward;
 mod listener;
+pub mod refused;
 pub mod respond;
 pub mod rules;
 
-pub use ctx::{Attempt, RequestCtx};
+pub use ctx::{new_request_id, Attempt, RequestCtx};
 pub use listener::ListenerRole;
 pub use rules::RequestRules;
 
@@ -26,6 +27,7 @@ use crate::reply::{LocalReply, Refusal, UpstreamFailure};
 use crate::security::headers::finish_backend_response;
 use async_trait::async_trait;
 use pingora::prelude::HttpPeer;
+use pingora_core::protocols::http::ServerSession;
 use pingora_core::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
@@ -137,15 +139,17 @@ impl ProxyHttp for AegisProxy {
         RequestCtx::new(self.lifecycle.begin_request())
     }
 
+    async fn request_error_filter(&self, session: &mut ServerSession, error: &Error) -> Result<()> {
+        self.answer_refused_header(session, error).await
+    }
+
     async fn early_request_filter(
         &self,
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         deadline::mark_header_read(session.stream());
-        let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id);
-        ctx.request_id = http::HeaderValue::from_str(id).expect("a UUID is a valid header value");
+        ctx.request_id = new_request_id();
         session.set_read_timeout(Some(self.settings.read_timeout));
         session.set_write_timeout(Some(self.settings.write_timeout));
         if self.lifecycle.is_draining() {

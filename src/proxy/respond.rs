@@ -3,6 +3,7 @@
 
 use crate::reply::{LocalReply, Refusal};
 use crate::security::headers::harden_response;
+use pingora_core::protocols::http::ServerSession;
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
@@ -24,9 +25,47 @@ pub async fn send(
     headers: &AnswerHeaders<'_>,
 ) -> pingora::Result<()> {
     let body = reply.body();
+    let resp = header(reply, body.len(), headers)?;
+    if reply.closes_connection() {
+        session.set_keepalive(None);
+    }
+    session.write_response_header(Box::new(resp), false).await?;
+    session.write_response_body(Some(body), true).await?;
+    Ok(())
+}
+
+/// [`send`] on a bare HTTP session, for a request no proxy session was made for (one Pingora's
+/// parser refused, `proxy::refused`); the connection is closed after it. Returns the bytes of
+/// body sent.
+pub async fn send_bare(
+    session: &mut ServerSession,
+    reply: LocalReply,
+    headers: &AnswerHeaders<'_>,
+) -> pingora::Result<usize> {
+    let body = reply.body();
+    let sent = body.len();
+    let mut resp = header(reply, sent, headers)?;
+    if !reply.closes_connection() {
+        resp.insert_header("Connection", "close")?;
+    }
+    session.set_keepalive(None);
+    session.write_response_header(Box::new(resp)).await?;
+    session.write_response_body(body, true).await?;
+    session.finish_body().await?;
+    Ok(sent)
+}
+
+/// The response header of `reply`: JSON, its length, no caching, the request id, `Retry-After`,
+/// `Allow`, `Location` and HSTS where they apply, the security headers, and `Connection: close`
+/// when the reply ends the connection.
+fn header(
+    reply: LocalReply,
+    body_len: usize,
+    headers: &AnswerHeaders<'_>,
+) -> pingora::Result<ResponseHeader> {
     let mut resp = ResponseHeader::build(reply.status(), Some(10))?;
     resp.insert_header("Content-Type", "application/json")?;
-    resp.insert_header("Content-Length", body.len())?;
+    resp.insert_header("Content-Length", body_len)?;
     resp.insert_header("Cache-Control", "no-store")?;
     if !headers.request_id.is_empty() {
         resp.insert_header("X-Request-ID", headers.request_id.clone())?;
@@ -51,9 +90,6 @@ pub async fn send(
     harden_response(&mut resp)?;
     if reply.closes_connection() {
         resp.insert_header("Connection", "close")?;
-        session.set_keepalive(None);
     }
-    session.write_response_header(Box::new(resp), false).await?;
-    session.write_response_body(Some(body), true).await?;
-    Ok(())
+    Ok(resp)
 }

@@ -454,6 +454,7 @@ impl HttpSession {
                                 already_read = buf.len();
                             } else {
                                 debug!("Invalid request header from {:?}", self.underlying_stream);
+                                self.keep_refused_header(&buf);
                                 buf.truncate(MAX_ERR_BUF_LEN);
                                 return Error::e_because(
                                     InvalidHTTPHeader,
@@ -464,6 +465,7 @@ impl HttpSession {
                         }
                         _ => {
                             debug!("Invalid request header from {:?}", self.underlying_stream);
+                            self.keep_refused_header(&buf);
                             buf.truncate(MAX_ERR_BUF_LEN);
                             return Error::e_because(
                                 InvalidHTTPHeader,
@@ -1304,6 +1306,18 @@ impl HttpSession {
     }
 
     /// Return the raw bytes of the request header.
+    /// The bytes of a request header the parser refused, as received (up to the point where
+    /// parsing stopped), or of the header read; `None` before any header was read.
+    pub fn received_header_bytes(&self) -> Option<Bytes> {
+        self.raw_header.as_ref().map(|raw| raw.get_bytes(&self.buf))
+    }
+
+    /// Keeps the bytes of a refused request header for [`Self::received_header_bytes`].
+    fn keep_refused_header(&mut self, buf: &[u8]) {
+        self.buf = Bytes::copy_from_slice(buf);
+        self.raw_header = Some(BufRef(0, buf.len()));
+    }
+
     pub fn get_headers_raw_bytes(&self) -> Bytes {
         self.raw_header.as_ref().unwrap().get_bytes(&self.buf)
     }
