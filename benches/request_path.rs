@@ -141,7 +141,7 @@ fn validation(c: &mut Criterion) {
 fn metrics(c: &mut Criterion) {
     let metrics = Metrics::new(3);
     c.bench_function("metrics/record_response", |b| {
-        b.iter(|| metrics.record_response(black_box(200), None))
+        b.iter(|| metrics.record_response(black_box(200), None, Duration::from_micros(700)))
     });
     let latency = Duration::from_micros(850);
     c.bench_function("metrics/backend_started_finished", |b| {

@@ -32,8 +32,8 @@ pub struct Cli {
     /// debug|info|warn|error; overrides logging.level (and RUST_LOG).
     #[arg(long = "log-level", value_name = "LEVEL", value_parser = parse_level)]
     pub log_level: Option<log::LevelFilter>,
-    /// Print the version.
-    #[arg(short = 'V', long = "version", action = clap::ArgAction::Version)]
+    /// Print the version (`-v` too, as the Go Aegis spelled it).
+    #[arg(short = 'V', short_alias = 'v', long = "version", action = clap::ArgAction::Version)]
     version: Option<bool>,
     #[command(subcommand)]
     pub command: Option<Command>,

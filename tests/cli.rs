@@ -89,6 +89,9 @@ fn version_and_help() {
     let (code, out, _) = run_aegis(&["-V"]);
     assert_eq!(code, 0);
     assert!(out.starts_with("aegis "), "{out}");
+    // §14.4: the Go Aegis's spelling prints the same line.
+    let (code, short, _) = run_aegis(&["-v"]);
+    assert_eq!((code, short.as_str()), (0, out.as_str()));
     let (code, out, _) = run_aegis(&["--help"]);
     assert_eq!(code, 0);
     for flag in [

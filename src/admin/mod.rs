@@ -8,7 +8,7 @@
 //! exits. Its socket uses `SO_REUSEPORT` so that a graceful upgrade's new process can bind it
 //! while the old one still serves.
 
-mod prometheus_text;
+mod metrics_text;
 
 use crate::security::headers::SECURITY_HEADERS;
 use crate::status::Observer;
@@ -62,7 +62,7 @@ pub fn route(observer: &Observer, method: &str, path: &str) -> Reply {
         "/metrics" => Reply {
             status: 200,
             content_type: "text/plain; version=0.0.4; charset=utf-8",
-            body: prometheus_text::render(&observer.snapshot()),
+            body: metrics_text::render(&observer.snapshot()),
         },
         "/status" => Reply {
             status: 200,

@@ -2,12 +2,16 @@
 //! with relaxed atomics only (no lock). The adaptive loop reads them directly; `status` samples
 //! them into the snapshot operators see.
 //!
-//! - `histogram`: the log-linear latency histogram (pure arithmetic + atomic buckets).
+//! - `histogram`: the log-linear latency histogram (pure arithmetic + atomic buckets), for the
+//!   windowed quantiles of `/status`.
+//! - `duration`: durations in Prometheus's fixed `le` buckets, for `/metrics`.
 
+pub mod duration;
 pub mod histogram;
 
 use crate::breaker::Outcome;
 use crate::reply::LocalReply;
+use duration::DurationHistogram;
 use histogram::LatencyHistogram;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +25,8 @@ pub struct BackendMetrics {
     in_flight: AtomicU64,
     /// Upstream latency: request sent → response header received.
     pub latency: LatencyHistogram,
+    /// The same latency in Prometheus's buckets (`aegis_upstream_response_duration_seconds`).
+    pub response_duration: DurationHistogram,
 }
 
 impl BackendMetrics {
@@ -35,6 +41,8 @@ pub struct Metrics {
     /// Of `requests`, those over HTTP/2 (the rest are HTTP/1), counted after `requests`.
     h2_requests: AtomicU64,
     classes: [AtomicU64; 5],
+    /// Request durations, first byte read → response done (`aegis_http_request_duration_seconds`).
+    pub request_duration: DurationHistogram,
     /// Local replies by [`LocalReply::index`].
     local_replies: [AtomicU64; LocalReply::KINDS],
     backends: Box<[BackendMetrics]>,
@@ -51,6 +59,7 @@ impl Metrics {
             requests: AtomicU64::new(0),
             h2_requests: AtomicU64::new(0),
             classes: Default::default(),
+            request_duration: DurationHistogram::default(),
             local_replies: Default::default(),
             backends: (0..backends).map(|_| BackendMetrics::default()).collect(),
             limited_clients: ClientSketch::default(),
@@ -63,9 +72,10 @@ impl Metrics {
         &self.backends[index]
     }
 
-    /// One finished request: its status and, when Aegis answered itself, why.
-    pub fn record_response(&self, status: u16, reply: Option<LocalReply>) {
+    /// One finished request: its status, when Aegis answered itself why, and how long it took.
+    pub fn record_response(&self, status: u16, reply: Option<LocalReply>, duration: Duration) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        self.request_duration.record(duration);
         if (100..600).contains(&status) {
             self.classes[(status / 100 - 1) as usize].fetch_add(1, Ordering::Relaxed);
         }
@@ -103,6 +113,7 @@ impl Metrics {
         }
         if let Some(latency) = latency {
             b.latency.record(latency);
+            b.response_duration.record(latency);
         }
     }
 
@@ -199,9 +210,11 @@ mod tests {
     fn responses_and_local_replies_are_counted() {
         let m = Metrics::new(2);
         let limited = LocalReply::from(Refusal::RateLimited { retry_after: 1 });
-        m.record_response(200, None);
-        m.record_response(429, Some(limited));
-        m.record_response(502, Some(UpstreamFailure::BadGateway.into()));
+        let took = Duration::from_millis(2);
+        m.record_response(200, None, took);
+        m.record_response(429, Some(limited), took);
+        m.record_response(502, Some(UpstreamFailure::BadGateway.into()), took);
+        assert_eq!(m.request_duration.read().count, 3);
         assert_eq!(m.status_classes(), [0, 1, 0, 1, 1]);
         assert_eq!(m.local_replies_of(limited), 1);
         assert_eq!(m.local_replies().iter().sum::<u64>(), 2);
@@ -210,6 +223,7 @@ mod tests {
         m.backend_finished(1, Outcome::Failure, Some(Duration::from_millis(3)));
         assert_eq!(m.backend(1).in_flight(), 0);
         assert_eq!(m.backend(1).failures.load(Ordering::Relaxed), 1);
+        assert_eq!(m.backend(1).response_duration.read().cumulative[3], 1);
     }
 
     #[test]

@@ -409,7 +409,8 @@ impl ProxyHttp for AegisProxy {
             .map(|r| r.status.as_u16())
             .or(ctx.reply.map(|r| r.status()))
             .unwrap_or(0);
-        self.metrics.record_response(status, ctx.reply);
+        let total = ctx.started.elapsed();
+        self.metrics.record_response(status, ctx.reply, total);
         let tls = if self.listener.tls {
             let version = crate::tls::version_label(
                 session
@@ -449,7 +450,7 @@ impl ProxyHttp for AegisProxy {
                 .last_backend
                 .map_or("-", |i| self.pool.backends()[i].spec.url.as_str()),
             upstream: ctx.upstream_latency,
-            total: ctx.started.elapsed(),
+            total,
             request_id: ctx.request_id.to_str().unwrap_or("-"),
             refusal: ctx.reply.map_or("-", |r| r.reason()),
             tls,

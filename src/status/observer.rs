@@ -47,7 +47,24 @@ struct Sample {
 #[derive(Default)]
 struct Samples {
     ring: VecDeque<Sample>,
+    /// Upstream latency quantiles of each second between two samples, oldest first.
+    latency: VecDeque<LatencyPoint>,
     limited_clients: u64,
+}
+
+/// The quantiles of every backend's latency recorded between `before` and `after`.
+fn latency_between(before: &Sample, after: &Sample) -> LatencyPoint {
+    let mut merged = vec![0u64; crate::metrics::histogram::BUCKETS];
+    for (now, then) in after.latency.iter().zip(&before.latency) {
+        for (slot, (a, b)) in merged.iter_mut().zip(now.iter().zip(then)) {
+            *slot += a.saturating_sub(*b);
+        }
+    }
+    LatencyPoint {
+        p50_ms: quantile_ms(&merged, 0.50),
+        p95_ms: quantile_ms(&merged, 0.95),
+        p99_ms: quantile_ms(&merged, 0.99),
+    }
 }
 
 /// Everything the snapshot reads from, built once in `server.rs`.
@@ -120,6 +137,13 @@ impl Observer {
         if samples.ring.len() > WINDOW {
             samples.ring.pop_front();
         }
+        if let Some(last) = samples.ring.back() {
+            let point = latency_between(last, &sample);
+            if samples.latency.len() >= WINDOW {
+                samples.latency.pop_front();
+            }
+            samples.latency.push_back(point);
+        }
         samples.ring.push_back(sample);
         samples.limited_clients = limited_clients;
     }
@@ -189,6 +213,7 @@ impl Observer {
                     p95_ms: quantile_ms(&window, 0.95),
                     p99_ms: quantile_ms(&window, 0.99),
                     in_flight: metrics.backend(i).in_flight(),
+                    response_duration: metrics.backend(i).response_duration.read(),
                 }
             })
             .collect();
@@ -215,6 +240,7 @@ impl Observer {
                     .map(|r| (r.reason().to_string(), local_replies[r.index()]))
                     .collect::<BTreeMap<_, _>>(),
                 protocols: BTreeMap::from([("http/1.1".into(), http1), ("h2".into(), h2)]),
+                request_duration: metrics.request_duration.read(),
             },
             backends,
             rate_limit: RateLimitSnapshot {
@@ -248,6 +274,7 @@ impl Observer {
                     .collect(),
             },
             requests_per_sec_history: history,
+            latency_history: samples.latency.iter().cloned().collect(),
             capacity: CapacitySnapshot {
                 open_files_limit: capacity.limit.soft,
                 open_files: crate::capacity::open_files(),

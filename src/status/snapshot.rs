@@ -1,6 +1,7 @@
 //! The plain-data snapshot of everything an operator sees: what `/status` returns as JSON, what
 //! `/metrics` renders for Prometheus, and what the dashboard draws (locally or from `/status`).
 
+use crate::metrics::duration::HistogramCounts;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -16,6 +17,10 @@ pub struct Snapshot {
     pub rate_limit: RateLimitSnapshot,
     /// Requests per second over the last minute, oldest first, one entry per second.
     pub requests_per_sec_history: Vec<u64>,
+    /// Upstream latency quantiles of every backend together, per second over the last minute,
+    /// oldest first (for the web dashboard's latency chart).
+    #[serde(default)]
+    pub latency_history: Vec<LatencyPoint>,
     /// Recent state changes, oldest first.
     pub events: Vec<EventSnapshot>,
     /// Connections and descriptors against their limits.
@@ -109,6 +114,17 @@ pub struct Totals {
     /// Requests by client protocol: "http/1.1" (HTTP/1.0 included) and "h2".
     #[serde(default)]
     pub protocols: BTreeMap<String, u64>,
+    /// Request durations in Prometheus's buckets (for `/metrics` only).
+    #[serde(skip)]
+    pub request_duration: HistogramCounts,
+}
+
+/// Upstream latency quantiles over one second; `None` when no response came in that second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyPoint {
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -130,6 +146,9 @@ pub struct BackendSnapshot {
     pub p95_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub in_flight: u64,
+    /// Upstream latency in Prometheus's buckets (for `/metrics` only).
+    #[serde(skip)]
+    pub response_duration: HistogramCounts,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

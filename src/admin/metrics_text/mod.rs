@@ -1,5 +1,14 @@
 //! Renders a [`Snapshot`] in the Prometheus text format with the `prometheus` crate's encoder
-//! (`aegis_` prefix, the backend URL as a label).
+//! (`aegis_` prefix, the backend URL as a label), following Prometheus's conventions (§14.2):
+//! base units (seconds), counters ending in `_total`, latency as histograms that add up across
+//! instances, HELP and TYPE on every family. `promtool check metrics` is run on it in
+//! `tests/prometheus.rs`; the names are listed in `docs/operations.md`.
+//!
+//! - `histogram`: histogram families from the recorders' cumulative counts.
+//! - `sections`: capacity, TLS and cluster-mode series.
+
+mod histogram;
+mod sections;
 
 use crate::status::Snapshot;
 use prometheus::core::Collector;
@@ -97,12 +106,6 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
         "Backend requests per second.",
         &["backend"],
     )?;
-    let b_latency = gauge(
-        &r,
-        "aegis_backend_latency_ms",
-        "Upstream latency quantiles over the last minute.",
-        &["backend", "quantile"],
-    )?;
     let b_in_flight = gauge(
         &r,
         "aegis_backend_in_flight",
@@ -144,11 +147,6 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
         b_requests.with_label_values(&l).inc_by(b.requests);
         b_failures.with_label_values(&l).inc_by(b.failures);
         b_rate.with_label_values(&l).set(b.requests_per_sec);
-        for (q, v) in [("0.5", b.p50_ms), ("0.95", b.p95_ms), ("0.99", b.p99_ms)] {
-            if let Some(v) = v {
-                b_latency.with_label_values(&[b.url.as_str(), q]).set(v);
-            }
-        }
         b_in_flight.with_label_values(&l).set(b.in_flight as f64);
         b_healthy
             .with_label_values(&l)
@@ -166,8 +164,8 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
         b_errors.with_label_values(&l).set(b.error_rate);
     }
 
-    capacity(&r, s)?;
-    cluster(&r, s)?;
+    sections::capacity(&r, s)?;
+    sections::cluster(&r, s)?;
 
     let rl = &s.rate_limit;
     gauge(
@@ -197,159 +195,36 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
     if let Some(p95) = rl.p95_ms {
         gauge(
             &r,
-            "aegis_adaptive_p95_ms",
+            "aegis_adaptive_p95_seconds",
             "P95 upstream latency at the last adaptive evaluation.",
             &[],
         )?
         .with_label_values(&[])
-        .set(p95);
+        .set(p95 / 1000.0);
     }
-    tls(&r, s)?;
+    sections::tls(&r, s)?;
     Ok(r)
 }
 
-/// Connections and descriptors against their limits, and local resource errors.
-fn capacity(r: &Registry, s: &Snapshot) -> prometheus::Result<()> {
-    let c = &s.capacity;
-    let gauges = [
-        (
-            "aegis_client_connections",
-            "Client connections open.",
-            c.client_connections,
+/// The latency histograms (§14.2): every request as the client saw it, and each backend's
+/// response time.
+fn histograms(s: &Snapshot) -> [prometheus::proto::MetricFamily; 2] {
+    [
+        histogram::family(
+            "aegis_http_request_duration_seconds",
+            "Time from a request's head read to its response done, answered by Aegis or a backend.",
+            None,
+            [(None, &s.totals.request_duration)],
         ),
-        (
-            "aegis_max_connections",
-            "Client connections accepted at once (server.max_connections).",
-            c.max_connections,
+        histogram::family(
+            "aegis_upstream_response_duration_seconds",
+            "Time from a request sent to a backend to its response head received.",
+            Some("backend"),
+            s.backends
+                .iter()
+                .map(|b| (Some(b.url.as_str()), &b.response_duration)),
         ),
-        (
-            "aegis_upstream_connections_in_use",
-            "Requests holding or opening an upstream connection.",
-            c.upstream_in_use,
-        ),
-        (
-            "aegis_upstream_pool_max",
-            "Idle upstream connections kept at most.",
-            c.upstream_pool_max,
-        ),
-        (
-            "aegis_open_files_limit",
-            "Open-file limit in force.",
-            c.open_files_limit,
-        ),
-    ];
-    for (name, help, value) in gauges {
-        gauge(r, name, help, &[])?
-            .with_label_values(&[])
-            .set(value as f64);
-    }
-    if let Some(open) = c.open_files {
-        gauge(r, "aegis_open_files", "Descriptors open.", &[])?
-            .with_label_values(&[])
-            .set(open as f64);
-    }
-    let local = counter(
-        r,
-        "aegis_local_resource_errors_total",
-        "Sockets Aegis could not open for lack of its own resources (never blamed on a backend).",
-        &["kind"],
-    )?;
-    for (kind, n) in &c.local_resource_errors {
-        local.with_label_values(&[kind]).inc_by(*n);
-    }
-    Ok(())
-}
-
-/// The TLS series: handshake failures, requests by version, certificate expiry.
-fn tls(r: &Registry, s: &Snapshot) -> prometheus::Result<()> {
-    counter(
-        r,
-        "aegis_tls_handshake_failures_total",
-        "TLS handshakes that failed or timed out.",
-        &[],
-    )?
-    .with_label_values(&[])
-    .inc_by(s.tls.handshake_failures);
-    let requests = counter(
-        r,
-        "aegis_tls_requests_total",
-        "Requests over TLS, by version.",
-        &["version"],
-    )?;
-    for (version, n) in &s.tls.requests {
-        requests.with_label_values(&[version]).inc_by(*n);
-    }
-    let expiry = gauge(
-        r,
-        "aegis_tls_certificate_expiry_timestamp_seconds",
-        "End of a listener certificate's validity, seconds since the Unix epoch.",
-        &["name"],
-    )?;
-    for certificate in &s.tls.certificates {
-        expiry
-            .with_label_values(&[&certificate.name])
-            .set(certificate.expires_unix as f64);
-    }
-    Ok(())
-}
-
-/// Cluster mode (§13): Redis state, instances, lease, sync lag and errors. Absent when off.
-fn cluster(r: &Registry, s: &Snapshot) -> prometheus::Result<()> {
-    let Some(c) = &s.cluster else {
-        return Ok(());
-    };
-    let one = |name: &str, help: &str, value: f64| -> prometheus::Result<()> {
-        gauge(r, name, help, &[])?.with_label_values(&[]).set(value);
-        Ok(())
-    };
-    let up = if c.redis_up { 1.0 } else { 0.0 };
-    one(
-        "aegis_cluster_redis_up",
-        "1 while Redis answers and limits are shared.",
-        up,
-    )?;
-    one(
-        "aegis_cluster_instances",
-        "Instances that synced lately, this one included.",
-        c.instances.len() as f64,
-    )?;
-    one(
-        "aegis_cluster_tracked_clients",
-        "Clients whose counts this instance shares.",
-        c.tracked_clients as f64,
-    )?;
-    if let Some(lag) = c.sync_lag_ms {
-        one(
-            "aegis_cluster_sync_lag_seconds",
-            "Time since the last successful exchange with Redis.",
-            lag / 1000.0,
-        )?;
-    }
-    let held = c.lease_holder.as_deref() == Some(c.instance.as_str());
-    one(
-        "aegis_cluster_lease_held",
-        "1 while this instance holds the lease and decides the adaptive rate.",
-        if held { 1.0 } else { 0.0 },
-    )?;
-    if let Some(holder) = &c.lease_holder {
-        gauge(
-            r,
-            "aegis_cluster_lease_holder",
-            "The instance deciding the adaptive rate (value 1).",
-            &["instance"],
-        )?
-        .with_label_values(&[holder])
-        .set(1.0);
-    }
-    counter(
-        r,
-        "aegis_cluster_sync_errors_total",
-        "Failed exchanges with Redis.",
-        &[],
-    )?
-    .with_label_values(&[])
-    .inc_by(c.sync_errors);
-    Ok(())
+    ]
 }
 
 /// The snapshot in the Prometheus text exposition format.
@@ -357,7 +232,10 @@ pub fn render(snapshot: &Snapshot) -> Vec<u8> {
     let mut out = Vec::new();
     match build(snapshot) {
         Ok(registry) => {
-            if let Err(e) = TextEncoder::new().encode(&registry.gather(), &mut out) {
+            let mut families = registry.gather();
+            families.extend(histograms(snapshot));
+            families.sort_by(|a, b| a.get_name().cmp(b.get_name()));
+            if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
                 log::error!("cannot encode metrics: {e}");
             }
         }
@@ -379,6 +257,13 @@ mod tests {
                 requests: 7,
                 breaker: "open".into(),
                 p95_ms: Some(12.5),
+                response_duration: {
+                    let h = crate::metrics::duration::DurationHistogram::default();
+                    for us in [1_000, 2_000, 40_000_000] {
+                        h.record(std::time::Duration::from_micros(us));
+                    }
+                    h.read()
+                },
                 ..Default::default()
             }],
             tls: crate::status::snapshot::TlsSnapshot {
@@ -410,7 +295,21 @@ mod tests {
             "aegis_backend_breaker_state{backend=\"http://a.example\",state=\"open\"} 1"
         ));
         assert!(text.contains(
-            "aegis_backend_latency_ms{backend=\"http://a.example\",quantile=\"0.95\"} 12.5"
-        ));
+            "aegis_upstream_response_duration_seconds_bucket{backend=\"http://a.example\",le=\"0.0025\"} 2"
+        ), "{text}");
+        assert!(text.contains(
+            "aegis_upstream_response_duration_seconds_bucket{backend=\"http://a.example\",le=\"+Inf\"} 3"
+        ), "{text}");
+        assert!(
+            text.contains(
+                "aegis_upstream_response_duration_seconds_sum{backend=\"http://a.example\"} 40.003"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("aegis_http_request_duration_seconds_count 0"),
+            "{text}"
+        );
+        assert!(!text.contains("_ms"), "{text}");
     }
 }

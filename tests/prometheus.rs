@@ -1,0 +1,138 @@
+//! Metrics that fit Prometheus (SPEC §14.2): `promtool check metrics` finds nothing to say about
+//! `/metrics` of a busy Aegis (TLS listener, adaptive loop, a failing backend), and the latency
+//! histograms count what was sent. promtool comes with Debian's `prometheus` package (`.ci/run`
+//! installs it).
+
+mod common;
+
+use common::tls::TestCa;
+use common::{scratch_dir, wait_until, Aegis};
+use fake_backends::FakeBackend;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// `promtool check metrics` on `text`: its exit status and what it printed.
+fn promtool_check_metrics(text: &str) -> (bool, String) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs (apt install prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+/// The value of the sample line `series` in `text`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn promtool_finds_nothing_to_say_about_the_metrics() {
+    let dir = scratch_dir();
+    let ca = TestCa::new();
+    let cert = ca.issue(&dir, "a", &["a.test"], 30);
+    let (good, bad) = (
+        FakeBackend::start("good").unwrap(),
+        FakeBackend::start("bad").unwrap(),
+    );
+    bad.set_status(503);
+    let plain = common::free_port();
+    let aegis = Aegis::start(
+        &[(good.url(), 1), (bad.url(), 1)],
+        &format!(
+            "listeners:\n  - address: 127.0.0.1:{plain}\n  - address: 127.0.0.1:{{port}}\n    tls:\n      certificates: [{}]\nadaptive:\n  enabled: true\n  evaluation_interval: 200ms\n",
+            cert.yaml()
+        ),
+    );
+    let plain = common::local(plain);
+    for _ in 0..10 {
+        common::http::get(plain, "/");
+    }
+    common::http::get(plain, "/%ZZ");
+    // The adaptive loop has evaluated at least once (its P95 gauge is in seconds).
+    assert!(wait_until(Duration::from_secs(10), || aegis.status()
+        ["rate_limit"]["last_decision"]
+        != "none"));
+    let text = aegis.admin_get("/metrics").text();
+    let (clean, said) = promtool_check_metrics(&text);
+    assert!(clean && said.trim().is_empty(), "promtool: {said}\n{text}");
+
+    // Every family has HELP and TYPE; counters end in _total; no millisecond units are left.
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let mut words = line.split_whitespace().skip(2);
+        let (name, kind) = (words.next().unwrap(), words.next().unwrap());
+        assert!(text.contains(&format!("# HELP {name} ")), "{name}");
+        assert_eq!(kind == "counter", name.ends_with("_total"), "{line}");
+    }
+    assert!(!text.contains("_ms"), "{text}");
+    assert!(text.contains("aegis_adaptive_p95_seconds "), "{text}");
+    assert!(
+        text.contains("aegis_tls_certificate_expiry_timestamp_seconds{name=\"a.test\"}"),
+        "{text}"
+    );
+}
+
+#[test]
+fn latency_histograms_count_every_request_in_seconds() {
+    let backend = FakeBackend::start("a").unwrap();
+    let aegis = Aegis::start(&[(backend.url(), 1)], "");
+    for _ in 0..5 {
+        assert_eq!(aegis.get("/").status, 200);
+    }
+    // 150 ms of backend delay lands above le=0.1 and at or below le=0.25.
+    backend.set_latency(Duration::from_millis(150));
+    assert_eq!(aegis.get("/").status, 200);
+    assert_eq!(aegis.get("/%ZZ").status, 400);
+
+    let url = backend.url();
+    let upstream = |suffix: &str, extra: &str| {
+        format!("aegis_upstream_response_duration_seconds{suffix}{{backend=\"{url}\"{extra}}}")
+    };
+    let mut text = String::new();
+    assert!(wait_until(Duration::from_secs(5), || {
+        text = aegis.admin_get("/metrics").text();
+        sample(&text, "aegis_http_request_duration_seconds_count") == Some(7.0)
+    }));
+    assert_eq!(sample(&text, &upstream("_count", "")), Some(6.0), "{text}");
+    assert_eq!(
+        sample(&text, &upstream("_bucket", ",le=\"+Inf\"")),
+        Some(6.0)
+    );
+    assert_eq!(
+        sample(&text, &upstream("_bucket", ",le=\"0.1\"")),
+        Some(5.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, &upstream("_bucket", ",le=\"0.25\"")),
+        Some(6.0)
+    );
+    let sum = sample(&text, &upstream("_sum", "")).unwrap();
+    assert!((0.15..1.0).contains(&sum), "{sum}");
+    // The client's view includes the request Aegis refused itself.
+    assert_eq!(
+        sample(
+            &text,
+            "aegis_http_request_duration_seconds_bucket{le=\"30\"}"
+        ),
+        Some(7.0),
+        "{text}"
+    );
+}
