@@ -48,7 +48,9 @@ impl AegisProxy {
             location: None,
         };
         let sent = respond::send_bare(session, reply, &headers).await;
-        self.metrics.record_response(reply.status(), Some(reply));
+        let total = started.elapsed();
+        self.metrics
+            .record_response(reply.status(), Some(reply), total);
         let tls = if self.listener.tls {
             crate::tls::version_label(
                 session
@@ -73,7 +75,7 @@ impl AegisProxy {
                 bytes: *sent.as_ref().unwrap_or(&0),
                 backend: "-",
                 upstream: None,
-                total: started.elapsed(),
+                total,
                 request_id: request_id.to_str().unwrap_or("-"),
                 refusal: reply.reason(),
                 tls,
