@@ -14,6 +14,7 @@ use aegis::limit::adaptive::decide;
 use aegis::limit::{ClientKey, RateLimiter};
 use aegis::metrics::histogram::LatencyHistogram;
 use aegis::metrics::Metrics;
+use aegis::proxy::trace;
 use aegis::security::headers::finish_backend_response;
 use aegis::security::mask::MaskedIp;
 use aegis::security::request::{check_framing, check_path, host_allowed};
@@ -178,6 +179,28 @@ fn around_the_layers(c: &mut Criterion) {
     // it, from a getrandom(2) system call per id (≈ 1.3 µs here).
     c.bench_function("proxy/request_id_uuid_v4_to_string", |b| {
         b.iter(|| uuid::Uuid::new_v4().to_string())
+    });
+    // §14.3: the `traceparent` sent upstream, continuing a client's trace or starting one
+    // (parse, random ids, hex, one header value).
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        trace::TRACEPARENT,
+        http::HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    );
+    c.bench_function("proxy/traceparent_continue", |b| {
+        b.iter(|| {
+            trace::outgoing(trace::incoming(
+                black_box(&headers).get_all(trace::TRACEPARENT),
+            ))
+        })
+    });
+    let none = http::HeaderMap::new();
+    c.bench_function("proxy/traceparent_start", |b| {
+        b.iter(|| {
+            trace::outgoing(trace::incoming(
+                black_box(&none).get_all(trace::TRACEPARENT),
+            ))
+        })
     });
     let client = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
     c.bench_function("proxy/masked_ip_to_string", |b| {

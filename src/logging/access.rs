@@ -41,6 +41,8 @@ pub struct AccessEntry<'a> {
     pub upstream: Option<Duration>,
     pub total: Duration,
     pub request_id: &'a str,
+    /// The W3C trace id (32 hex digits) of the request's `traceparent`, or `-`.
+    pub trace_id: &'a str,
     pub refusal: &'a str,
     /// `TLSv1.2`, `TLSv1.3`, or `-` for plain HTTP.
     pub tls: &'static str,
@@ -256,7 +258,8 @@ impl AccessEntry<'_> {
                 out.push_str("\"client\":\"");
                 client.push_to(out);
                 // The method is an HTTP token (httparse refuses anything else), the request id a
-                // UUID and the refusal a fixed name: nothing in them needs escaping.
+                // UUID, the trace id hex digits (validated) and the refusal a fixed name: nothing
+                // in them needs escaping.
                 out.push_str("\",\"method\":\"");
                 out.push_str(self.method);
                 out.push_str("\",\"protocol\":\"");
@@ -276,6 +279,8 @@ impl AccessEntry<'_> {
                 push_millis(out, total_micros);
                 out.push_str(",\"request_id\":\"");
                 out.push_str(self.request_id);
+                out.push_str("\",\"trace_id\":\"");
+                out.push_str(self.trace_id);
                 out.push_str("\",\"refusal\":\"");
                 out.push_str(self.refusal);
                 out.push_str("\",\"tls\":\"");
@@ -307,6 +312,8 @@ impl AccessEntry<'_> {
                 push_millis(out, total_micros);
                 out.push_str(" request_id=");
                 out.push_str(self.request_id);
+                out.push_str(" trace_id=");
+                out.push_str(self.trace_id);
                 out.push_str(" refusal=");
                 out.push_str(self.refusal);
                 out.push_str(" tls=");
@@ -368,6 +375,7 @@ mod tests {
             upstream: Some(Duration::from_micros(1_234)),
             total: Duration::from_micros(5_000_001),
             request_id: "id-1",
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
             refusal: "-",
             tls: "TLSv1.3",
         }
@@ -386,6 +394,7 @@ mod tests {
         assert_eq!(value["upstream_ms"], 1.234);
         assert_eq!(value["total_ms"], 5000.001);
         assert_eq!(value["request_id"], "id-1");
+        assert_eq!(value["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub struct RequestCtx {
     /// header value so that both headers share one allocation.
     pub request_id: http::HeaderValue,
     pub started: Instant,
+    /// The `traceparent` sent upstream (§14.3), built once for the first attempt; its trace id
+    /// goes to the access log.
+    pub traceparent: Option<http::HeaderValue>,
     /// The current attempt, until it ends.
     pub attempt: Option<Attempt>,
     /// The last backend tried (for the access log).
@@ -46,6 +49,7 @@ impl RequestCtx {
         RequestCtx {
             request_id: http::HeaderValue::from_static(""),
             started: Instant::now(),
+            traceparent: None,
             attempt: None,
             last_backend: None,
             tried: smallvec::SmallVec::new(),

@@ -1,5 +1,6 @@
 //! What the backend receives (§3.7), and how upstream errors map to client answers.
 
+use super::trace::{TRACEPARENT, TRACESTATE};
 use crate::reply::{LocalReply, Refusal, UpstreamFailure};
 use crate::security::headers::{strip_hop_by_hop, Direction, X_REQUEST_ID};
 use http::{HeaderName, HeaderValue};
@@ -13,7 +14,8 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// Rewrites the request going upstream: hop-by-hop headers out, forwarding headers set, `Host`
-/// set to the backend's.
+/// set to the backend's, `traceparent` set to Aegis's hop (§14.3; `tracestate` dropped with a
+/// trace Aegis restarted, whose state belongs to no one).
 ///
 /// Like the response (`finish_backend_response`), the headers are rewritten as a plain
 /// `http::HeaderMap` rather than through Pingora's case-preserving header API, which costs
@@ -25,6 +27,7 @@ pub fn prepare_upstream_request(
     upstream: &mut RequestHeader,
     host: &HeaderValue,
     request_id: &HeaderValue,
+    traceparent: &HeaderValue,
 ) -> Result<()> {
     // SECURITY: an absolute-form target (`GET http://other.example/ HTTP/1.1`) is forwarded in
     // origin form, so the backend cannot be steered to a different authority than `Host`.
@@ -75,7 +78,14 @@ pub fn prepare_upstream_request(
     if let (Some(first), Some(_)) = (lengths.next().cloned(), lengths.next()) {
         headers.insert(http::header::CONTENT_LENGTH, first);
     }
-    headers.reserve(4);
+    // The trace went on when the incoming `traceparent` is the one continued (same trace id).
+    let continued = headers
+        .get(TRACEPARENT)
+        .is_some_and(|v| v.as_bytes().get(3..35) == traceparent.as_bytes().get(3..35));
+    if !continued {
+        headers.remove(TRACESTATE);
+    }
+    headers.reserve(5);
     // SECURITY: X-Forwarded-For is replaced, never appended to: a client-sent value would let
     // anyone claim any address to the backend (and to IP-based rules behind it).
     match client {
@@ -91,6 +101,7 @@ pub fn prepare_upstream_request(
     // SECURITY: a client-chosen request id could collide with or forge another request's trail.
     headers.insert(X_REQUEST_ID, request_id.clone());
     headers.insert(http::header::HOST, host.clone());
+    headers.insert(TRACEPARENT, traceparent.clone());
     *upstream = RequestHeader::from(parts);
     if let Some(raw) = raw_target {
         upstream.set_raw_path(&raw)?;

@@ -11,6 +11,7 @@ mod listener;
 pub mod refused;
 pub mod respond;
 pub mod rules;
+pub mod trace;
 
 pub use ctx::{new_request_id, Attempt, RequestCtx};
 pub use listener::ListenerRole;
@@ -263,7 +264,19 @@ impl ProxyHttp for AegisProxy {
             return Error::e_explain(ErrorType::InternalError, "no backend chosen");
         };
         let backend = &self.pool.backends()[attempt.backend];
-        forward::prepare_upstream_request(session, upstream, &backend.host_value, &ctx.request_id)?;
+        // §14.3: one `traceparent` per request (a retry is the same hop of the same trace).
+        let traceparent = ctx.traceparent.get_or_insert_with(|| {
+            trace::outgoing(trace::incoming(
+                session.req_header().headers.get_all(trace::TRACEPARENT),
+            ))
+        });
+        forward::prepare_upstream_request(
+            session,
+            upstream,
+            &backend.host_value,
+            &ctx.request_id,
+            traceparent,
+        )?;
         ctx.upstream_sent = Some(Instant::now());
         Ok(())
     }
@@ -452,6 +465,13 @@ impl ProxyHttp for AegisProxy {
             upstream: ctx.upstream_latency,
             total,
             request_id: ctx.request_id.to_str().unwrap_or("-"),
+            // A request answered before it went upstream logs the trace it came with, if any.
+            trace_id: match &ctx.traceparent {
+                Some(sent) => trace::trace_id(sent),
+                None => trace::incoming(req.headers.get_all(trace::TRACEPARENT))
+                    .and_then(|t| std::str::from_utf8(t.trace_id).ok())
+                    .unwrap_or("-"),
+            },
             refusal: ctx.reply.map_or("-", |r| r.reason()),
             tls,
         };

@@ -77,6 +77,7 @@ impl AegisProxy {
                 upstream: None,
                 total,
                 request_id: request_id.to_str().unwrap_or("-"),
+                trace_id: "-",
                 refusal: reply.reason(),
                 tls,
             });
