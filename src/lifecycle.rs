@@ -105,6 +105,43 @@ impl ShutdownSignalWatch for ShutdownSignals {
     }
 }
 
+/// The operator's other signals (§14.4): SIGUSR1 reopens `logging.file` (logrotate moves the
+/// file, then signals), SIGHUP is the reload signal. Their default action would end the process,
+/// so both are caught for as long as it runs (the shutdown watch is not followed: a rotation
+/// during a drain must not kill the process either).
+pub struct OperatorSignals {
+    /// The process is a daemon: its standard error is the log file and follows it.
+    pub daemon: bool,
+}
+
+#[async_trait]
+impl BackgroundService for OperatorSignals {
+    async fn start(&self, _shutdown: ShutdownWatch) {
+        let (Ok(mut usr1), Ok(mut hup)) = (
+            signal(SignalKind::user_defined1()),
+            signal(SignalKind::hangup()),
+        ) else {
+            log::error!(
+                "cannot install the SIGUSR1 and SIGHUP handlers; those signals would end Aegis"
+            );
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = usr1.recv() => match crate::logging::reopen(self.daemon) {
+                    Ok(Some(path)) => log::info!("SIGUSR1: log file {} reopened", path.display()),
+                    Ok(None) => log::info!("SIGUSR1: logs go to stdout; no file to reopen"),
+                    Err(e) => log::error!("SIGUSR1: {e}"),
+                },
+                _ = hup.recv() => log::warn!(
+                    "SIGHUP: configuration reload is not available in this version; the running \
+                     configuration is unchanged (restart, or upgrade with -u, to apply a new one)"
+                ),
+            }
+        }
+    }
+}
+
 /// Waits for the server's shutdown broadcast (the listeners stop accepting then), waits for the
 /// requests in flight (at most `timeout`), and ends the process with status 0.
 ///

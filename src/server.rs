@@ -9,7 +9,7 @@ use crate::cluster::{Cluster, ClusterService};
 use crate::config::{Config, ListenerSettings};
 use crate::events::EventLog;
 use crate::http2::Http2Config;
-use crate::lifecycle::{self, DrainService, Lifecycle, ShutdownSignals};
+use crate::lifecycle::{self, DrainService, Lifecycle, OperatorSignals, ShutdownSignals};
 use crate::limit::adaptive::{AdaptiveService, AdaptiveStatus};
 use crate::limit::RateLimiter;
 use crate::metrics::Metrics;
@@ -240,6 +240,12 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         );
     }
 
+    server.add_service(background_service(
+        "operator signals",
+        OperatorSignals {
+            daemon: options.daemon,
+        },
+    ));
     let pid_file = options.daemon.then(|| config.server.pid_file.clone());
     server.add_service(background_service(
         "drain",

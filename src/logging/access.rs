@@ -57,6 +57,13 @@ impl SharedOutput {
     pub fn new(out: Box<dyn Write + Send>) -> Self {
         SharedOutput(Arc::new(Mutex::new(out)))
     }
+
+    /// Writes the next lines to `out` (after flushing the current output, which is closed).
+    pub fn replace(&self, out: Box<dyn Write + Send>) {
+        let mut current = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = current.flush();
+        *current = out;
+    }
 }
 
 impl Write for &SharedOutput {

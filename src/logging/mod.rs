@@ -46,6 +46,9 @@ pub fn init(
         ),
     };
     let output = access::SharedOutput::new(out);
+    if let Destination::File(path) = destination {
+        let _ = LOG_FILE.set((output.clone(), path.to_path_buf()));
+    }
     builder.target(env_logger::Target::Pipe(Box::new(output.clone())));
     // Aegis's formatter escapes (JSON) or replaces (text) every control byte itself, so the
     // output never holds an escape sequence: pass it through instead of having anstream scan
@@ -69,6 +72,38 @@ pub fn init(
     log::set_max_level(max_level);
     access::start(output, format, access_enabled);
     Ok(())
+}
+
+/// The log output and the file it writes to, when logs go to a file (for [`reopen`]).
+static LOG_FILE: std::sync::OnceLock<(access::SharedOutput, std::path::PathBuf)> =
+    std::sync::OnceLock::new();
+
+/// Reopens `logging.file` (SIGUSR1, as nginx does), so that logrotate can move the file away:
+/// the lines buffered so far go to the file that was open, every later line to a new file at
+/// the configured path. With `stderr` (a daemon, whose standard error is the log file) the
+/// process's standard error moves to the new file too. Returns the path, or `None` when logs go
+/// to stdout.
+pub fn reopen(stderr: bool) -> Result<Option<std::path::PathBuf>, String> {
+    let Some((output, path)) = LOG_FILE.get() else {
+        return Ok(None);
+    };
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| {
+            format!(
+                "logging.file: cannot reopen {}: {e}; logging goes on to the file already open",
+                path.display()
+            )
+        })?;
+    if stderr {
+        nix::unistd::dup2_stderr(&file)
+            .map_err(|e| format!("cannot point standard error at {}: {e}", path.display()))?;
+    }
+    access::flush();
+    output.replace(Box::new(file));
+    Ok(Some(path.clone()))
 }
 
 /// env_logger, plus the access log's buffers on `flush`.

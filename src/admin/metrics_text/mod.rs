@@ -168,14 +168,36 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
     sections::cluster(&r, s)?;
 
     let rl = &s.rate_limit;
+    let rates = [
+        (
+            "aegis_rate_limit_current_rate",
+            "Per-client rate limit, requests per second.",
+            rl.current_rate,
+        ),
+        (
+            "aegis_rate_limit_min_rate",
+            "Lowest per-client rate the adaptive loop may set (adaptive.min_rate).",
+            rl.min_rate,
+        ),
+        (
+            "aegis_rate_limit_max_rate",
+            "Highest per-client rate the adaptive loop may set (adaptive.max_rate).",
+            rl.max_rate,
+        ),
+    ];
+    for (name, help, value) in rates {
+        gauge(&r, name, help, &[])?
+            .with_label_values(&[])
+            .set(value);
+    }
     gauge(
         &r,
-        "aegis_rate_limit_current_rate",
-        "Per-client rate limit, requests per second.",
+        "aegis_adaptive_enabled",
+        "1 when the adaptive loop adjusts the rate.",
         &[],
     )?
     .with_label_values(&[])
-    .set(rl.current_rate);
+    .set(if rl.adaptive_enabled { 1.0 } else { 0.0 });
     gauge(
         &r,
         "aegis_rate_limit_limited_per_second",
