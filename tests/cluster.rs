@@ -1,6 +1,7 @@
 //! Cluster mode (SPEC §13) against real processes on loopback: one redis-server and several Aegis
 //! instances sharing limits and the adaptive rate. The tests run one at a time (they measure
-//! rates on two shared cores) and take about 40 s together.
+//! rates on two shared cores) and take about 40 s together. One file over 400 lines on purpose:
+//! the four scenarios share the serial lock, the keep-alive client and the rate measurement.
 
 mod common;
 

@@ -91,7 +91,18 @@ impl ClusterService {
                 .set_password(password.expose());
             info = info.set_redis_settings(redis);
         }
-        redis::Client::open(info)
+        match &settings.ca {
+            // SECURITY: a private CA verifies the Redis server (no silent fallback to an
+            // unverified connection); the system roots are not consulted then.
+            Some(ca) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.clone()),
+                },
+            ),
+            None => redis::Client::open(info),
+        }
     }
 
     /// How long one exchange may take before Redis counts as down.

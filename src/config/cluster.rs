@@ -3,6 +3,8 @@
 
 use super::checker::Checker;
 use super::raw::RawCluster;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
@@ -83,6 +85,10 @@ pub struct ClusterSettings {
     /// `cluster.redis_password_file`: the password, read at load from a file only its owner
     /// may read.
     pub password: Option<Secret>,
+    /// `cluster.redis_ca_file`, unset by default: PEM certificate(s) of the authority that signed
+    /// the Redis server's certificate, for `rediss://` with a private CA. Unset, `rediss://`
+    /// trusts the system's roots. Read and checked at load.
+    pub ca: Option<Vec<u8>>,
 }
 
 impl ClusterSettings {
@@ -99,6 +105,7 @@ impl Default for ClusterSettings {
             key_prefix: "aegis:".into(),
             instance_name: String::new(),
             password: None,
+            ca: None,
         }
     }
 }
@@ -170,12 +177,46 @@ impl Checker {
         if password.is_some() && redis_url.is_none() {
             self.error("cluster.redis_password_file", "needs cluster.redis_url");
         }
+        let ca_path = self.path(raw.redis_ca_file, "cluster.redis_ca_file");
+        if ca_path.is_some() && !redis_url.as_ref().is_some_and(RedisUrl::is_tls) {
+            self.error(
+                "cluster.redis_ca_file",
+                "needs a rediss:// cluster.redis_url (the CA verifies a TLS connection)",
+            );
+        }
+        let ca = ca_path.and_then(|path| self.ca_file(&path));
         ClusterSettings {
             redis_url,
             sync_interval,
             key_prefix,
             instance_name,
             password,
+            ca,
+        }
+    }
+
+    /// Reads the CA file and checks that it holds at least one PEM certificate.
+    fn ca_file(&mut self, path: &Path) -> Option<Vec<u8>> {
+        let key = "cluster.redis_ca_file";
+        let shown = path.display();
+        let pem = match std::fs::read(path) {
+            Ok(pem) => pem,
+            Err(e) => {
+                self.error(key, format!("cannot read {shown}: {e}"));
+                return None;
+            }
+        };
+        let certificates = CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>();
+        match certificates {
+            Ok(list) if !list.is_empty() => Some(pem),
+            Ok(_) => {
+                self.error(key, format!("{shown} holds no PEM certificate"));
+                None
+            }
+            Err(e) => {
+                self.error(key, format!("{shown} is not valid PEM ({e})"));
+                None
+            }
         }
     }
 
@@ -290,6 +331,35 @@ mod tests {
         ] {
             assert!(joined.contains(want), "{want} in {joined}");
         }
+    }
+
+    #[test]
+    fn the_ca_file_must_hold_a_certificate_and_serve_rediss() {
+        let dir = std::env::temp_dir().join(format!("aegis-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let not_pem = dir.join("not.pem");
+        std::fs::write(&not_pem, "hello\n").expect("write");
+        let missing = dir.join("missing.pem");
+        for (url, file, want) in [
+            ("rediss://r.example", &not_pem, "holds no PEM certificate"),
+            ("rediss://r.example", &missing, "cannot read"),
+            (
+                "redis://r.example",
+                &missing,
+                "needs a rediss:// cluster.redis_url",
+            ),
+        ] {
+            let errs = errors(&format!(
+                "cluster:\n  redis_url: {url}\n  redis_ca_file: {}\n",
+                file.display()
+            ));
+            assert!(
+                errs.iter()
+                    .any(|e| e.starts_with("cluster.redis_ca_file: ") && e.contains(want)),
+                "{want}: {errs:?}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

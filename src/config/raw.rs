@@ -258,6 +258,7 @@ pub struct RawCluster {
     pub key_prefix: Field<String>,
     pub instance_name: Field<String>,
     pub redis_password_file: Field<String>,
+    pub redis_ca_file: Field<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

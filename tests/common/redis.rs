@@ -13,11 +13,29 @@ pub struct Redis {
     pub port: u16,
     dir: PathBuf,
     password: Option<String>,
+    tls: Option<RedisTls>,
+}
+
+/// A TLS-only redis-server's files: its certificate and key, and the CA that signed them.
+#[derive(Clone)]
+pub struct RedisTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
 }
 
 impl Redis {
     /// Starts a redis-server, with `requirepass` when `password` is set.
     pub fn start(password: Option<&str>) -> Redis {
+        Self::start_with(password, None)
+    }
+
+    /// Starts a redis-server that speaks TLS only (`--port 0 --tls-port P`), for `rediss://`.
+    pub fn start_tls(tls: RedisTls) -> Redis {
+        Self::start_with(None, Some(tls))
+    }
+
+    fn start_with(password: Option<&str>, tls: Option<RedisTls>) -> Redis {
         let dir = scratch_dir();
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0")
@@ -29,6 +47,7 @@ impl Redis {
                 port,
                 dir: dir.clone(),
                 password: password.map(str::to_string),
+                tls: tls.clone(),
             };
             if redis.spawn() {
                 return redis;
@@ -40,8 +59,27 @@ impl Redis {
     /// Starts the server on its port; false if it did not come up (port taken).
     fn spawn(&mut self) -> bool {
         let mut command = Command::new("redis-server");
+        let port = self.port.to_string();
+        match &self.tls {
+            None => command.args(["--port", &port]),
+            Some(tls) => command
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(&tls.cert)
+                .arg("--tls-key-file")
+                .arg(&tls.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.ca),
+        };
         command
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&self.dir)
@@ -68,15 +106,27 @@ impl Redis {
 
     /// The URL Aegis is given (without the password).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
     }
 
     fn connection(&self) -> redis::RedisResult<redis::Connection> {
-        let url = match &self.password {
-            Some(p) => format!("redis://:{p}@127.0.0.1:{}/0", self.port),
-            None => self.url(),
+        let client = match (&self.password, &self.tls) {
+            (Some(p), _) => redis::Client::open(format!("redis://:{p}@127.0.0.1:{}/0", self.port))?,
+            (None, None) => redis::Client::open(self.url())?,
+            (None, Some(tls)) => redis::Client::build_with_tls(
+                self.url(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(std::fs::read(&tls.ca)?),
+                },
+            )?,
         };
-        redis::Client::open(url)?.get_connection_with_timeout(Duration::from_secs(2))
+        client.get_connection_with_timeout(Duration::from_secs(2))
     }
 
     /// One command; the reply as a redis value.

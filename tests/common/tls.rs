@@ -91,6 +91,11 @@ impl TestCa {
         files
     }
 
+    /// Writes this CA's certificate (PEM) to `path`, for a server or client that trusts it.
+    pub fn write_pem(&self, path: &Path) {
+        std::fs::write(path, self.cert.pem()).expect("write the CA certificate");
+    }
+
     /// A rustls client that trusts this CA and offers `alpn` (HTTP/1.1 when empty).
     pub fn client(&self, alpn: &[&str]) -> Arc<ClientConfig> {
         let mut roots = RootCertStore::empty();
