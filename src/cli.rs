@@ -49,6 +49,10 @@ pub enum Command {
         /// Refresh interval.
         #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
         refresh: std::time::Duration,
+        /// The instance's admin token (`admin.token_file`), for `d`/`e` and a non-loopback admin
+        /// address; the file must not be readable by group or others.
+        #[arg(long = "token-file", value_name = "FILE")]
+        token_file: Option<PathBuf>,
     },
 }
 
@@ -67,8 +71,13 @@ pub const EXIT_INVALID: i32 = 2;
 /// Runs the command line; returns the process exit status.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    if let Some(Command::Dashboard { admin, refresh }) = cli.command {
-        return remote_dashboard(admin, refresh);
+    if let Some(Command::Dashboard {
+        admin,
+        refresh,
+        token_file,
+    }) = cli.command
+    {
+        return remote_dashboard(admin, refresh, token_file);
     }
     let config = match crate::config::load(&cli.conf) {
         Ok(config) => config,
@@ -130,14 +139,33 @@ pub fn main() -> i32 {
 }
 
 /// `aegis dashboard`: the dashboard of another instance, polled from its admin `/status`.
-fn remote_dashboard(admin: std::net::SocketAddr, refresh: std::time::Duration) -> i32 {
+fn remote_dashboard(
+    admin: std::net::SocketAddr,
+    refresh: std::time::Duration,
+    token_file: Option<PathBuf>,
+) -> i32 {
+    let token = match token_file.as_deref().map(crate::config::read_secret_file) {
+        None => None,
+        Some(Ok(token)) => Some(token),
+        Some(Err(problem)) => {
+            eprintln!("aegis dashboard: --token-file: {problem}");
+            return EXIT_INVALID;
+        }
+    };
     if !std::io::stdout().is_terminal() {
         eprintln!("aegis dashboard: stdout is not a terminal");
         return EXIT_INVALID;
     }
-    let source = crate::tui::RemoteSource::new(admin);
+    let source = crate::tui::RemoteSource::new(admin, token);
+    let control = std::sync::Arc::new(source.clone());
     let label = format!("remote {admin}");
-    match crate::tui::run(Box::new(source), label, refresh, Box::new(|| false)) {
+    match crate::tui::run(
+        Box::new(source),
+        control,
+        label,
+        refresh,
+        Box::new(|| false),
+    ) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("aegis dashboard: {e}");

@@ -32,6 +32,14 @@ pub enum Event {
     BreakerOpened {
         backend: String,
     },
+    /// An operator drained the backend (§12.2): no new requests.
+    BackendDrained {
+        backend: String,
+    },
+    /// An operator enabled a drained backend again.
+    BackendEnabled {
+        backend: String,
+    },
     BreakerHalfOpen {
         backend: String,
     },
@@ -85,6 +93,12 @@ impl fmt::Display for Event {
                 write!(f, "backend {backend} warm-up at {percent}%")
             }
             Event::BreakerOpened { backend } => write!(f, "circuit breaker for {backend} opened"),
+            Event::BackendDrained { backend } => {
+                write!(f, "backend {backend} drained by an operator")
+            }
+            Event::BackendEnabled { backend } => {
+                write!(f, "backend {backend} enabled by an operator")
+            }
             Event::BreakerHalfOpen { backend } => {
                 write!(f, "circuit breaker for {backend} is half-open; probing")
             }

@@ -1,9 +1,10 @@
 //! The one place that wires concrete types together: config → pool, health checks, proxy,
 //! lifecycle → a Pingora server.
 
-use crate::admin::AdminService;
+use crate::admin::auth::AdminAuth;
+use crate::admin::{Admin, AdminService};
 use crate::balance::health::HealthService;
-use crate::balance::UpstreamPool;
+use crate::balance::{AdminState, UpstreamPool};
 use crate::capacity::Capacity;
 use crate::cluster::{Cluster, ClusterService};
 use crate::config::{Config, ListenerSettings};
@@ -214,11 +215,24 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         ));
     }
     if config.admin.enabled {
+        if !config.admin.address.ip().is_loopback() && config.admin.token.is_none() {
+            log::warn!(
+                "admin.address {} is not loopback and admin.token_file is unset: every admin endpoint answers 403",
+                config.admin.address
+            );
+        }
         server.add_service(background_service(
             "admin",
             AdminService {
                 address: config.admin.address,
-                observer: components.observer.clone(),
+                admin: Arc::new(Admin {
+                    observer: components.observer.clone(),
+                    pool: components.pool.clone(),
+                    auth: AdminAuth::new(
+                        config.admin.token.clone(),
+                        config.admin.address.ip().is_loopback(),
+                    ),
+                }),
             },
         ));
     }
@@ -383,6 +397,7 @@ fn certificates(config: &Config) -> Vec<CertificateSnapshot> {
 /// itself once a shutdown has begun by any other way.
 fn spawn_dashboard(components: &Components, config: &Config) {
     let observer = components.observer.clone();
+    let control = Arc::new(LocalControl(components.pool.clone()));
     let lifecycle = components.lifecycle.clone();
     let watching = components.lifecycle.clone();
     let label = format!("listening on {}", listeners_label(config));
@@ -392,7 +407,7 @@ fn spawn_dashboard(components: &Components, config: &Config) {
         .spawn(move || {
             let source = Box::new(move || observer.snapshot());
             let stop = Box::new(move || watching.is_draining());
-            match crate::tui::run(source, label, refresh, stop) {
+            match crate::tui::run(source, control, label, refresh, stop) {
                 // `q`, Esc or Ctrl-C: the operator asked for a shutdown.
                 Ok(()) => lifecycle.request_shutdown(),
                 // The terminal failed; keep serving without the dashboard.
@@ -401,5 +416,22 @@ fn spawn_dashboard(components: &Components, config: &Config) {
         });
     if let Err(e) = spawned {
         log::error!("cannot start the dashboard: {e}; running headless");
+    }
+}
+
+/// The in-process dashboard's `d`/`e`: acts on the pool directly (§12.2).
+struct LocalControl(Arc<UpstreamPool>);
+
+impl crate::tui::BackendControl for LocalControl {
+    fn set_drained(&self, id: &str, drained: bool) -> Result<String, String> {
+        let state = if drained {
+            AdminState::Drained
+        } else {
+            AdminState::Enabled
+        };
+        match self.0.set_admin_state(id, state) {
+            Some(url) => Ok(format!("{url} {}", state.as_str())),
+            None => Err(format!("no backend {id}")),
+        }
     }
 }

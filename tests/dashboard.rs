@@ -146,3 +146,153 @@ fn remote_dashboard_follows_a_running_instance_and_says_when_it_cannot_reach_it(
         "aegis dashboard did not exit on q"
     );
 }
+
+/// `(admin_state of backend 0, of backend 1)` from the instance's `/status`.
+fn admin_states(admin: std::net::SocketAddr) -> (String, String) {
+    let status = common::http::get(admin, "/status").json();
+    let state = |i: usize| {
+        status["backends"][i]["admin_state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    (state(0), state(1))
+}
+
+fn states(a: &str, b: &str) -> (String, String) {
+    (a.to_string(), b.to_string())
+}
+
+#[test]
+fn dashboard_keys_drain_and_enable_the_selected_backend() {
+    let (a, b) = (
+        FakeBackend::start("a").unwrap(),
+        FakeBackend::start("b").unwrap(),
+    );
+    let dir = scratch_dir();
+    let admin_port = common::free_port();
+    let mut config = common::base_config(
+        common::free_port(),
+        admin_port,
+        &[(a.url(), 1), (b.url(), 1)],
+        &dir,
+    );
+    config["tui"]["enabled"] = serde_yaml::Value::Bool(true);
+    config["tui"]["refresh_interval"] = serde_yaml::Value::String("200ms".into());
+    config["logging"]["file"] =
+        serde_yaml::Value::String(dir.join("aegis.log").display().to_string());
+    let conf = dir.join("aegis.yml");
+    std::fs::write(&conf, serde_yaml::to_string(&config).unwrap()).unwrap();
+    let admin = common::local(admin_port);
+
+    let command = format!("{} -c {}", env!("CARGO_BIN_EXE_aegis"), conf.display());
+    let terminal = Terminal::run("keys", 100, 30, &command);
+    assert!(
+        wait_until(Duration::from_secs(20), || terminal
+            .screen()
+            .contains(&b.url())),
+        "{}",
+        terminal.screen()
+    );
+    // ↓ selects the second backend, d drains it, e enables it again (the local dashboard acts
+    // on the pool directly).
+    terminal.keys("Down");
+    terminal.keys("d");
+    assert!(
+        wait_until(Duration::from_secs(5), || admin_states(admin)
+            == states("enabled", "drained")),
+        "{}",
+        terminal.screen()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || terminal
+            .screen()
+            .contains("drained")),
+        "{}",
+        terminal.screen()
+    );
+    terminal.keys("e");
+    assert!(
+        wait_until(Duration::from_secs(5), || admin_states(admin)
+            == states("enabled", "enabled")),
+        "{}",
+        terminal.screen()
+    );
+    terminal.keys("Up");
+    terminal.keys("d");
+    assert!(wait_until(Duration::from_secs(5), || admin_states(admin)
+        == states("drained", "enabled")));
+    terminal.keys("q");
+    assert_eq!(
+        terminal.exit_status(Duration::from_secs(15)).as_deref(),
+        Some("0")
+    );
+}
+
+#[test]
+fn remote_dashboard_drains_with_the_token_file_and_says_401_without_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let (a, b) = (
+        FakeBackend::start("a").unwrap(),
+        FakeBackend::start("b").unwrap(),
+    );
+    let token = scratch_dir().join("admin.token");
+    std::fs::write(&token, "r3mote\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let aegis = common::Aegis::start(
+        &[(a.url(), 1), (b.url(), 1)],
+        &format!("admin:\n  token_file: {}\n", token.display()),
+    );
+    let admin = aegis.admin_addr();
+    let bin = env!("CARGO_BIN_EXE_aegis");
+
+    // Without the token the instance refuses, and the dashboard says so.
+    let command = format!("{bin} dashboard --admin {admin} --refresh 200ms");
+    let terminal = Terminal::run("remote-no-token", 100, 30, &command);
+    assert!(wait_until(Duration::from_secs(20), || terminal
+        .screen()
+        .contains(&b.url())));
+    terminal.keys("d");
+    assert!(
+        wait_until(Duration::from_secs(5), || terminal
+            .screen()
+            .contains("answered 401")),
+        "{}",
+        terminal.screen()
+    );
+    assert_eq!(admin_states(admin), states("enabled", "enabled"));
+    terminal.keys("q");
+    assert_eq!(
+        terminal.exit_status(Duration::from_secs(10)).as_deref(),
+        Some("0")
+    );
+    drop(terminal);
+
+    let command = format!(
+        "{bin} dashboard --admin {admin} --refresh 200ms --token-file {}",
+        token.display()
+    );
+    let terminal = Terminal::run("remote-token", 100, 30, &command);
+    assert!(wait_until(Duration::from_secs(20), || terminal
+        .screen()
+        .contains(&b.url())));
+    terminal.keys("Down");
+    terminal.keys("d");
+    assert!(
+        wait_until(Duration::from_secs(5), || admin_states(admin)
+            == states("enabled", "drained")),
+        "{}",
+        terminal.screen()
+    );
+    assert!(wait_until(Duration::from_secs(5), || terminal
+        .screen()
+        .contains("drained")));
+    terminal.keys("e");
+    assert!(wait_until(Duration::from_secs(5), || admin_states(admin)
+        == states("enabled", "enabled")));
+    terminal.keys("q");
+    assert_eq!(
+        terminal.exit_status(Duration::from_secs(10)).as_deref(),
+        Some("0")
+    );
+}

@@ -1,6 +1,7 @@
 //! The admin listener (§7.3), separate from the public port: `GET /metrics` (Prometheus text),
-//! `GET /status` (the snapshot as JSON) and `GET /healthz` (200 while serving, 503 while
-//! draining).
+//! `GET /status` (the snapshot as JSON), `GET /healthz` (200 while serving, 503 while
+//! draining), and the runtime control of §12.2: `POST /backends/{id}/drain` and `/enable`.
+//! Every request passes [`auth::AdminAuth::check`] first (`auth.rs`).
 //!
 //! It runs as a Pingora background service with its own small HTTP/1.1 responder (requests read
 //! with `httparse`, the parser under Pingora's own HTTP/1 code), and keeps
@@ -8,17 +9,23 @@
 //! exits. Its socket uses `SO_REUSEPORT` so that a graceful upgrade's new process can bind it
 //! while the old one still serves.
 
+pub mod auth;
 mod metrics_text;
+mod reply;
 
+pub use reply::Reply;
+
+use crate::balance::{AdminState, UpstreamPool};
 use crate::security::headers::SECURITY_HEADERS;
 use crate::status::Observer;
 use async_trait::async_trait;
+use auth::{Access, AdminAuth};
 use httparse::Status;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -29,49 +36,99 @@ const MAX_HEADERS: usize = 128;
 /// Time a client gets to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Largest request body read (the admin endpoints take none; a small one is read and ignored
+/// so that closing the connection does not reset it before the answer is read).
+const MAX_BODY: usize = 1024;
+
 /// The admin listener service.
 pub struct AdminService {
     pub address: SocketAddr,
+    pub admin: Arc<Admin>,
+}
+
+/// What the admin endpoints read and act on.
+pub struct Admin {
     pub observer: Arc<Observer>,
+    pub pool: Arc<UpstreamPool>,
+    pub auth: AdminAuth,
 }
 
-/// One admin answer.
-pub struct Reply {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: Vec<u8>,
+/// One admin request, as routed.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// The path, query string included.
+    pub path: &'a str,
+    /// The `Authorization` header's value.
+    pub authorization: Option<&'a [u8]>,
+    pub client: IpAddr,
 }
 
-impl Reply {
-    fn json(status: u16, body: &str) -> Self {
-        Reply {
-            status,
-            content_type: "application/json",
-            body: body.as_bytes().to_vec(),
+impl Admin {
+    /// Checks the request's access (see [`AdminAuth::check`]), then answers it. A method the
+    /// path does not take is answered 405 first.
+    pub fn route(&self, request: &Request, now: Instant) -> Reply {
+        let path = request.path.split('?').next().unwrap_or_default();
+        let action = parse_action(path);
+        let access = match (request.method, &action) {
+            ("GET" | "HEAD", None) => Access::Read,
+            ("POST", Some(_)) => Access::Act,
+            _ => return Reply::json(405, r#"{"error":"method not allowed"}"#),
+        };
+        if let Err(refused) = self
+            .auth
+            .check(access, request.authorization, request.client, now)
+        {
+            return refused;
+        }
+        match action {
+            None => self.read(path),
+            Some((id, state)) => self.act(id, state),
+        }
+    }
+
+    /// `POST /backends/{id}/drain` and `/enable`.
+    fn act(&self, id: &str, state: AdminState) -> Reply {
+        match self.pool.set_admin_state(id, state) {
+            Some(url) => {
+                log::info!("admin: backend {url} {}", state.as_str());
+                let body =
+                    serde_json::json!({ "id": id, "url": url, "admin_state": state.as_str() });
+                Reply::json(200, &body.to_string())
+            }
+            None => Reply::json(404, r#"{"error":"no backend with that id"}"#),
+        }
+    }
+
+    fn read(&self, path: &str) -> Reply {
+        let observer = &self.observer;
+        match path {
+            "/metrics" => Reply {
+                status: 200,
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                body: metrics_text::render(&observer.snapshot()),
+                headers: Vec::new(),
+            },
+            "/status" => Reply {
+                status: 200,
+                content_type: "application/json",
+                body: serde_json::to_vec(&observer.snapshot()).unwrap_or_default(),
+                headers: Vec::new(),
+            },
+            "/healthz" if observer.is_draining() => Reply::json(503, r#"{"status":"draining"}"#),
+            "/healthz" => Reply::json(200, r#"{"status":"ok"}"#),
+            _ => Reply::json(404, r#"{"error":"not found"}"#),
         }
     }
 }
 
-/// Routes one request line to its answer.
-pub fn route(observer: &Observer, method: &str, path: &str) -> Reply {
-    let path = path.split('?').next().unwrap_or_default();
-    if method != "GET" && method != "HEAD" {
-        return Reply::json(405, r#"{"error":"method not allowed"}"#);
-    }
-    match path {
-        "/metrics" => Reply {
-            status: 200,
-            content_type: "text/plain; version=0.0.4; charset=utf-8",
-            body: metrics_text::render(&observer.snapshot()),
-        },
-        "/status" => Reply {
-            status: 200,
-            content_type: "application/json",
-            body: serde_json::to_vec(&observer.snapshot()).unwrap_or_default(),
-        },
-        "/healthz" if observer.is_draining() => Reply::json(503, r#"{"status":"draining"}"#),
-        "/healthz" => Reply::json(200, r#"{"status":"ok"}"#),
-        _ => Reply::json(404, r#"{"error":"not found"}"#),
+/// The action a `POST` path asks for: `/backends/{id}/drain` or `/backends/{id}/enable`.
+fn parse_action(path: &str) -> Option<(&str, AdminState)> {
+    let (id, verb) = path.strip_prefix("/backends/")?.rsplit_once('/')?;
+    match verb {
+        "drain" => Some((id, AdminState::Drained)),
+        "enable" => Some((id, AdminState::Enabled)),
+        _ => None,
     }
 }
 
@@ -79,8 +136,12 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        413 => "Content Too Large",
+        429 => "Too Many Requests",
         503 => "Service Unavailable",
         _ => "",
     }
@@ -91,8 +152,14 @@ fn reason(status: u16) -> &'static str {
 enum Head<'a> {
     /// More bytes are needed.
     Incomplete,
-    /// A request to route.
-    Request { method: &'a str, path: &'a str },
+    /// A request to route, its head `length` bytes long and announcing a body of `body` bytes.
+    Request {
+        method: &'a str,
+        path: &'a str,
+        authorization: Option<&'a [u8]>,
+        length: usize,
+        body: usize,
+    },
     /// Not an HTTP/1.x request for a path: answered 400.
     Malformed,
 }
@@ -102,18 +169,41 @@ enum Head<'a> {
 fn parse_head(received: &[u8], full: bool) -> Head<'_> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
-    match request.parse(received) {
+    let length = match request.parse(received) {
         Ok(Status::Partial) if !full => return Head::Incomplete,
-        Ok(_) => {}
+        Ok(Status::Partial) => received.len(),
+        Ok(Status::Complete(length)) => length,
         Err(_) => return Head::Malformed,
-    }
+    };
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    };
+    let authorization = header("authorization");
+    let body = match header("content-length").map(std::str::from_utf8) {
+        None => 0,
+        Some(Ok(text)) => match text.trim().parse() {
+            Ok(n) => n,
+            Err(_) => return Head::Malformed,
+        },
+        Some(Err(_)) => return Head::Malformed,
+    };
     match (request.method, request.path) {
-        (Some(method), Some(path)) if path.starts_with('/') => Head::Request { method, path },
+        (Some(method), Some(path)) if path.starts_with('/') => Head::Request {
+            method,
+            path,
+            authorization,
+            length,
+            body,
+        },
         _ => Head::Malformed,
     }
 }
 
-async fn serve(mut stream: TcpStream, observer: Arc<Observer>) {
+async fn serve(mut stream: TcpStream, client: IpAddr, admin: Arc<Admin>) {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     // SECURITY: a client gets READ_TIMEOUT and MAX_HEAD for its request head, so a slow or
@@ -133,9 +223,38 @@ async fn serve(mut stream: TcpStream, observer: Arc<Observer>) {
         return;
     }
     let (method, reply) = match parse_head(&head, true) {
-        Head::Request { method, path } => (method, route(&observer, method, path)),
+        Head::Request { body, .. } if body > MAX_BODY => (
+            "",
+            Reply::json(413, r#"{"error":"request body too large"}"#),
+        ),
+        Head::Request {
+            method,
+            path,
+            authorization,
+            length,
+            body,
+        } => {
+            // The (ignored) body is read so that the answer is not lost to a reset.
+            let missing = (length + body).saturating_sub(head.len());
+            let mut rest = vec![0u8; missing];
+            let read = tokio::time::timeout(READ_TIMEOUT, stream.read_exact(&mut rest)).await;
+            if !matches!(read, Ok(Ok(_))) {
+                return;
+            }
+            let request = Request {
+                method,
+                path,
+                authorization,
+                client,
+            };
+            (method, admin.route(&request, Instant::now()))
+        }
         Head::Incomplete | Head::Malformed => ("", Reply::json(400, r#"{"error":"bad request"}"#)),
     };
+    write_reply(&mut stream, method, &reply).await;
+}
+
+async fn write_reply(stream: &mut TcpStream, method: &str, reply: &Reply) {
     let mut out = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n",
         reply.status,
@@ -143,6 +262,9 @@ async fn serve(mut stream: TcpStream, observer: Arc<Observer>) {
         reply.content_type,
         reply.body.len()
     );
+    for (name, value) in &reply.headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
     for (name, value) in SECURITY_HEADERS {
         out.push_str(&format!(
             "{name}: {}\r\n",
@@ -185,8 +307,8 @@ impl BackgroundService for AdminService {
         log::info!("admin listener on {}", self.address);
         loop {
             match listener.accept().await {
-                Ok((stream, _)) => {
-                    tokio::spawn(serve(stream, self.observer.clone()));
+                Ok((stream, peer)) => {
+                    tokio::spawn(serve(stream, peer.ip(), self.admin.clone()));
                 }
                 Err(e) => {
                     log::warn!("admin accept failed: {e}");
@@ -201,44 +323,91 @@ impl BackgroundService for AdminService {
 mod tests {
     use super::*;
 
+    /// A head reduced to what the table checks: `None` incomplete, `Some(None)` malformed.
+    type Seen<'a> = Option<Option<(&'a str, &'a str, Option<&'a [u8]>, usize)>>;
+
+    fn seen(head: Head<'_>) -> Seen<'_> {
+        match head {
+            Head::Incomplete => None,
+            Head::Malformed => Some(None),
+            Head::Request {
+                method,
+                path,
+                authorization,
+                body,
+                ..
+            } => Some(Some((method, path, authorization, body))),
+        }
+    }
+
+    #[test]
+    fn action_paths_by_table() {
+        let cases = [
+            (
+                "/backends/http-a:1/drain",
+                Some(("http-a:1", AdminState::Drained)),
+            ),
+            (
+                "/backends/http-a:1/enable",
+                Some(("http-a:1", AdminState::Enabled)),
+            ),
+            ("/backends/http-a:1/other", None),
+            ("/backends/drain", None),
+            ("/status", None),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(parse_action(path), expected, "{path}");
+        }
+    }
+
     #[test]
     fn heads_are_parsed_by_table() {
         let long = format!("GET /status HTTP/1.1\r\nX-Long: {}", "a".repeat(MAX_HEAD));
         let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: 1\r\n")).collect();
         let many = format!("GET /status HTTP/1.1\r\n{many}\r\n");
-        let route = |method, path| Head::Request { method, path };
-        let table: [(&[u8], bool, Head); 10] = [
-            (b"", false, Head::Incomplete),
-            (b"GET /sta", false, Head::Incomplete),
-            (
-                b"GET /status HTTP/1.1\r\nHost: a\r\n",
-                false,
-                Head::Incomplete,
-            ),
+        let table: [(&[u8], bool, Seen); 13] = [
+            (b"", false, None),
+            (b"GET /sta", false, None),
+            (b"GET /status HTTP/1.1\r\nHost: a\r\n", false, None),
             (
                 b"GET /status HTTP/1.1\r\n\r\n",
                 false,
-                route("GET", "/status"),
+                Some(Some(("GET", "/status", None, 0))),
             ),
             (
                 b"HEAD /healthz?x=1 HTTP/1.0\r\n\r\n",
                 false,
-                route("HEAD", "/healthz?x=1"),
+                Some(Some(("HEAD", "/healthz?x=1", None, 0))),
             ),
             (
-                b"POST /metrics HTTP/1.1\r\nA: b\r\n\r\n",
+                b"POST /backends/x/drain HTTP/1.1\r\nauthorization: Bearer t\r\nContent-Length: 2\r\n\r\n",
                 false,
-                route("POST", "/metrics"),
+                Some(Some(("POST", "/backends/x/drain", Some(b"Bearer t"), 2))),
+            ),
+            (
+                b"POST /a HTTP/1.1\r\nContent-Length: two\r\n\r\n",
+                false,
+                Some(None),
             ),
             // A head cut at the size limit is answered by its request line.
-            (long.as_bytes(), true, route("GET", "/status")),
-            (b"GET http://a/ HTTP/1.1\r\n\r\n", false, Head::Malformed),
-            (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", false, Head::Malformed),
-            (many.as_bytes(), false, Head::Malformed),
+            (
+                long.as_bytes(),
+                true,
+                Some(Some(("GET", "/status", None, 0))),
+            ),
+            (b"GET http://a/ HTTP/1.1\r\n\r\n", false, Some(None)),
+            (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", false, Some(None)),
+            (many.as_bytes(), false, Some(None)),
+            (b"\xff\xfe", false, Some(None)),
+            (
+                b"PUT / HTTP/1.1\r\n\r\n",
+                false,
+                Some(Some(("PUT", "/", None, 0))),
+            ),
         ];
         for (received, full, expected) in table {
             assert_eq!(
-                parse_head(received, full),
+                seen(parse_head(received, full)),
                 expected,
                 "{:?}",
                 String::from_utf8_lossy(&received[..received.len().min(60)])

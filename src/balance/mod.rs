@@ -27,6 +27,8 @@ pub struct Backend {
     /// The pinned address (§2.1).
     pub addr: SocketAddr,
     healthy: AtomicBool,
+    /// Drained by an operator (§12.2): no new request; in-flight ones finish.
+    drained: AtomicBool,
     breaker: BreakerCell,
     warmup: Mutex<WarmUp>,
     warm_level: AtomicU8,
@@ -39,6 +41,17 @@ pub struct Backend {
 impl Backend {
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Acquire)
+    }
+
+    /// True while an operator has drained the backend (§12.2).
+    pub fn is_drained(&self) -> bool {
+        self.drained.load(Ordering::Acquire)
+    }
+
+    /// The identifier of `/status` and `/backends/{id}/…`: the URL with `://` written `-`
+    /// (`http-10.0.0.1:8080`), so it is stable across reloads and safe in a path.
+    pub fn id(&self) -> String {
+        backend_id(&self.spec.url)
     }
 
     pub fn breaker_state(&self) -> BreakerState {
@@ -61,7 +74,30 @@ impl Backend {
     }
 
     fn usable(&self) -> bool {
-        self.is_healthy() && self.breaker.state() != BreakerState::Open
+        self.is_healthy() && !self.is_drained() && self.breaker.state() != BreakerState::Open
+    }
+}
+
+/// A backend's `id` from its normalised URL (see [`Backend::id`]).
+pub fn backend_id(url: &str) -> String {
+    url.replacen("://", "-", 1)
+}
+
+/// What an operator asked of a backend (§12.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminState {
+    /// Takes requests as health, breaker and warm-up allow (the default).
+    Enabled,
+    /// Takes no new request; the requests it has finish.
+    Drained,
+}
+
+impl AdminState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminState::Enabled => "enabled",
+            AdminState::Drained => "drained",
+        }
     }
 }
 
@@ -123,6 +159,7 @@ impl UpstreamPool {
                     spec: spec.clone(),
                     addr,
                     healthy: AtomicBool::new(true),
+                    drained: AtomicBool::new(false),
                     breaker: BreakerCell::new(&config.circuit_breaker),
                     warmup: Mutex::new(WarmUp::full()),
                     warm_level: AtomicU8::new(warmup::FULL),
@@ -203,6 +240,28 @@ impl UpstreamPool {
             self.events.record(Event::BackendUnhealthy { backend: url });
         }
         self.rebuild();
+    }
+
+    /// Drains or enables the backend whose [`Backend::id`] is `id` and rebuilds the schedule, so
+    /// the change holds from the next selection on. `None` when no backend has that id;
+    /// otherwise the backend's URL.
+    pub fn set_admin_state(&self, id: &str, state: AdminState) -> Option<String> {
+        let backend = self.backends.iter().find(|b| b.id() == id)?;
+        let drained = state == AdminState::Drained;
+        let url = backend.spec.url.clone();
+        if backend.drained.swap(drained, Ordering::AcqRel) != drained {
+            self.events.record(if drained {
+                Event::BackendDrained {
+                    backend: url.clone(),
+                }
+            } else {
+                Event::BackendEnabled {
+                    backend: url.clone(),
+                }
+            });
+            self.rebuild();
+        }
+        Some(url)
     }
 
     /// Every health probe's result, for warm-up.
@@ -378,5 +437,42 @@ mod tests {
             pool.observe_probe(2, true);
         }
         assert_eq!(pool.backends()[2].warmup_percent(), 100);
+    }
+
+    #[test]
+    fn a_drained_backend_gets_nothing_until_enabled() {
+        let pool = pool(THREE);
+        let now = Instant::now();
+        assert_eq!(pool.backends()[2].id(), "http-c.example");
+        assert_eq!(
+            pool.set_admin_state("http-c.example", AdminState::Drained),
+            Some("http://c.example".to_string())
+        );
+        assert!(pool.backends()[2].is_drained());
+        let mut counts = [0; 3];
+        for _ in 0..100 {
+            counts[pick(&pool, now)] += 1;
+        }
+        assert_eq!(counts, [50, 50, 0]);
+        assert_eq!(pool.set_admin_state("http-nope", AdminState::Drained), None);
+        pool.set_admin_state("http-c.example", AdminState::Enabled);
+        let mut counts = [0; 3];
+        for _ in 0..400 {
+            counts[pick(&pool, now)] += 1;
+        }
+        assert_eq!(counts, [100, 100, 200]);
+        let events: Vec<String> = pool
+            .events()
+            .recent()
+            .iter()
+            .map(|e| e.event.to_string())
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "backend http://c.example drained by an operator",
+                "backend http://c.example enabled by an operator"
+            ]
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 use super::checker::Checker;
 use super::raw::RawCluster;
+use super::secret::Secret;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use std::fmt;
@@ -51,22 +52,6 @@ fn mask_password(url: &url::Url) -> String {
         let _ = shown.set_password(Some("***"));
     }
     shown.to_string()
-}
-
-/// A password read from `cluster.redis_password_file`; never shown.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
 }
 
 /// `cluster`: several instances sharing one set of limits through Redis (§13).
@@ -167,7 +152,7 @@ impl Checker {
             .and_then(|u| self.redis_url(u.trim()));
         let password = self
             .path(raw.redis_password_file, "cluster.redis_password_file")
-            .and_then(|path| self.password_file(&path));
+            .and_then(|path| self.secret_file(&path, "cluster.redis_password_file"));
         if password.is_some() && redis_url.as_ref().is_some_and(|u| u.0.password().is_some()) {
             self.error(
                 "cluster.redis_password_file",
@@ -245,44 +230,6 @@ impl Checker {
             return None;
         }
         Some(RedisUrl(url))
-    }
-
-    /// Reads the password file, refusing one that others may read.
-    fn password_file(&mut self, path: &Path) -> Option<Secret> {
-        let key = "cluster.redis_password_file";
-        let shown = path.display();
-        let meta = match std::fs::metadata(path) {
-            Ok(meta) => meta,
-            Err(e) => {
-                self.error(key, format!("cannot read {shown}: {e}"));
-                return None;
-            }
-        };
-        // SECURITY: a password file others can read is a leaked password; refuse it as ssh
-        // refuses a private key with loose permissions.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                self.error(
-                    key,
-                    format!("{shown} may be read by group or others (mode {mode:o}); chmod 600 it"),
-                );
-                return None;
-            }
-        }
-        match std::fs::read_to_string(path) {
-            Ok(text) if text.trim_end_matches(['\r', '\n']).is_empty() => {
-                self.error(key, format!("{shown} is empty"));
-                None
-            }
-            Ok(text) => Some(Secret(text.trim_end_matches(['\r', '\n']).to_string())),
-            Err(e) => {
-                self.error(key, format!("cannot read {shown}: {e}"));
-                None
-            }
-        }
     }
 }
 

@@ -15,6 +15,7 @@ mod http2;
 mod listeners;
 mod raw;
 mod resolve;
+mod secret;
 mod validate;
 
 use ipnet::IpNet;
@@ -24,11 +25,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use certificates::{load_certificates, LoadedCertificate, Validity, EXPIRY_WARNING};
-pub use cluster::{ClusterSettings, RedisUrl, Secret};
+pub use cluster::{ClusterSettings, RedisUrl};
 pub use hsts::HstsSettings;
 pub use http2::Http2Settings;
 pub use listeners::{CertificateSpec, ListenerSettings, ListenerTls, TlsVersion};
 pub use resolve::resolve_backends;
+pub use secret::{read_secret_file, Secret};
 pub use validate::{parse, parse_level};
 
 /// A problem found in the configuration, with the key path it concerns.
@@ -219,6 +221,9 @@ pub struct TuiSettings {
 pub struct AdminSettings {
     pub enabled: bool,
     pub address: SocketAddr,
+    /// `admin.token_file`: the bearer token the mutating endpoints need (§12.2), read at load
+    /// from a file only its owner may read. `None`: they answer 403.
+    pub token: Option<Secret>,
 }
 
 #[derive(Debug, Clone)]

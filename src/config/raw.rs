@@ -172,6 +172,7 @@ pub struct RawTui {
 pub struct RawAdmin {
     pub enabled: Field<bool>,
     pub address: Field<String>,
+    pub token_file: Field<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

@@ -489,9 +489,13 @@ impl Checker {
                 default
             }),
         };
+        let token = self
+            .path(raw.token_file, "admin.token_file")
+            .and_then(|path| self.secret_file(&path, "admin.token_file"));
         AdminSettings {
             enabled: self.boolean(raw.enabled, "admin.enabled", true),
             address,
+            token,
         }
     }
 

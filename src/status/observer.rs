@@ -2,7 +2,7 @@
 //! windowed percentiles) and builds [`Snapshot`]s on demand.
 
 use super::snapshot::*;
-use crate::balance::UpstreamPool;
+use crate::balance::{AdminState, UpstreamPool};
 use crate::capacity::Capacity;
 use crate::events::EventLog;
 use crate::lifecycle::Lifecycle;
@@ -195,7 +195,15 @@ impl Observer {
                     now.backend_failures[i].saturating_sub(o.backend_failures[i])
                 });
                 BackendSnapshot {
+                    id: b.id(),
                     url: b.spec.url.clone(),
+                    admin_state: if b.is_drained() {
+                        AdminState::Drained
+                    } else {
+                        AdminState::Enabled
+                    }
+                    .as_str()
+                    .to_string(),
                     weight: b.spec.weight,
                     effective_weight: b.effective_weight(),
                     warmup_percent: b.warmup_percent(),

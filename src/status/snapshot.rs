@@ -129,7 +129,14 @@ pub struct LatencyPoint {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BackendSnapshot {
+    /// The identifier of `/backends/{id}/drain` and `/enable` (§12.2): the URL with `://`
+    /// written `-`.
+    #[serde(default)]
+    pub id: String,
     pub url: String,
+    /// "enabled" or "drained" (by an operator, §12.2).
+    #[serde(default)]
+    pub admin_state: String,
     pub weight: u32,
     /// Weight after warm-up (weight × warm-up %).
     pub effective_weight: f64,

@@ -1,16 +1,21 @@
-//! Dashboard state: the last snapshot, the last error, and what a key press means. Drawing it is
-//! `render.rs`'s job (`impl Widget for &App`); this file knows nothing of the screen.
+//! Dashboard state: the last snapshot, the last error, the selected backend, the answer to the
+//! last action, and what a key press means. Drawing it is `render.rs`'s job
+//! (`impl Widget for &App`); this file knows nothing of the screen.
 
 use crate::status::Snapshot;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 /// What the event loop should do after a key press.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Keep running.
     None,
     /// Leave the dashboard (and, in-process, begin a graceful shutdown).
     Quit,
+    /// Drain the backend with this id (`d`, §12.2).
+    Drain(String),
+    /// Enable the backend with this id (`e`).
+    Enable(String),
 }
 
 /// Everything the dashboard draws, independent of the terminal.
@@ -22,6 +27,10 @@ pub struct App {
     snapshot: Option<Snapshot>,
     /// Why the last refresh failed, until a refresh succeeds again.
     error: Option<String>,
+    /// The selected row of the backends table (↑/↓).
+    selected: usize,
+    /// The answer to the last drain/enable: `Ok(what was done)` or `Err(why not)`.
+    notice: Option<Result<String, String>>,
 }
 
 impl App {
@@ -31,6 +40,8 @@ impl App {
             source_label,
             snapshot: None,
             error: None,
+            selected: 0,
+            notice: None,
         }
     }
 
@@ -46,8 +57,14 @@ impl App {
         }
     }
 
-    /// `q`, `Q`, `Esc` and Ctrl-C quit; every other key is ignored. Ctrl-C has to be handled here
-    /// because raw mode turns it into a key press instead of a SIGINT.
+    /// Shows the answer to a drain or enable in the footer.
+    pub fn notify(&mut self, notice: Result<String, String>) {
+        self.notice = Some(notice);
+    }
+
+    /// `q`, `Q`, `Esc` and Ctrl-C quit; ↑/↓ select a backend, `d` drains and `e` enables it;
+    /// every other key is ignored. Ctrl-C has to be handled here because raw mode turns it into a
+    /// key press instead of a SIGINT.
     pub fn on_key(&mut self, key: KeyEvent) -> Action {
         // Terminals that report releases (Windows, the kitty protocol) would otherwise count a
         // key twice.
@@ -58,8 +75,38 @@ impl App {
         match key.code {
             KeyCode::Char('q' | 'Q') | KeyCode::Esc => Action::Quit,
             KeyCode::Char('c' | 'C') if ctrl => Action::Quit,
+            KeyCode::Up => {
+                self.selected = self.selected.saturating_sub(1);
+                Action::None
+            }
+            KeyCode::Down => {
+                self.selected = (self.selected + 1).min(self.backend_count().saturating_sub(1));
+                Action::None
+            }
+            KeyCode::Char('d') => self.selected_id().map_or(Action::None, Action::Drain),
+            KeyCode::Char('e') => self.selected_id().map_or(Action::None, Action::Enable),
             _ => Action::None,
         }
+    }
+
+    fn backend_count(&self) -> usize {
+        self.snapshot.as_ref().map_or(0, |s| s.backends.len())
+    }
+
+    /// The id of the selected backend, if there is one.
+    fn selected_id(&self) -> Option<String> {
+        let backends = &self.snapshot.as_ref()?.backends;
+        backends.get(self.selected()).map(|b| b.id.clone())
+    }
+
+    /// The selected row, kept within the backends of the last snapshot.
+    pub fn selected(&self) -> usize {
+        self.selected.min(self.backend_count().saturating_sub(1))
+    }
+
+    /// The answer to the last drain or enable, if any.
+    pub fn notice(&self) -> Option<&Result<String, String>> {
+        self.notice.as_ref()
     }
 
     /// Where the data comes from, as shown in the footer.
@@ -100,11 +147,53 @@ mod tests {
             (press(KeyCode::Char('x'), KeyModifiers::NONE), Action::None),
             (press(KeyCode::Enter, KeyModifiers::NONE), Action::None),
             (press(KeyCode::Up, KeyModifiers::NONE), Action::None),
+            // Without a snapshot there is no backend to drain.
+            (press(KeyCode::Char('d'), KeyModifiers::NONE), Action::None),
         ];
         let mut app = App::new("test".into());
         for (key, expected) in cases {
             assert_eq!(app.on_key(key), expected, "{key:?}");
         }
+    }
+
+    #[test]
+    fn arrows_select_a_backend_and_d_e_act_on_it() {
+        use crate::status::snapshot::BackendSnapshot;
+        let mut app = App::new("test".into());
+        let backend = |id: &str| BackendSnapshot {
+            id: id.into(),
+            ..BackendSnapshot::default()
+        };
+        app.update(Ok(Snapshot {
+            backends: vec![backend("http-a"), backend("http-b"), backend("http-c")],
+            ..Snapshot::default()
+        }));
+        let key = |code| press(code, KeyModifiers::NONE);
+        assert_eq!(
+            app.on_key(key(KeyCode::Char('d'))),
+            Action::Drain("http-a".into())
+        );
+        for _ in 0..5 {
+            app.on_key(key(KeyCode::Down));
+        }
+        assert_eq!(app.selected(), 2);
+        app.on_key(key(KeyCode::Up));
+        assert_eq!(
+            app.on_key(key(KeyCode::Char('e'))),
+            Action::Enable("http-b".into())
+        );
+        // A later snapshot with fewer backends keeps the selection on a row that exists.
+        app.update(Ok(Snapshot {
+            backends: vec![backend("http-a")],
+            ..Snapshot::default()
+        }));
+        assert_eq!(app.selected(), 0);
+        assert_eq!(
+            app.on_key(key(KeyCode::Char('d'))),
+            Action::Drain("http-a".into())
+        );
+        app.notify(Err("answered 401".into()));
+        assert_eq!(app.notice(), Some(&Err("answered 401".to_string())));
     }
 
     #[test]

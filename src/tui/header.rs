@@ -1,6 +1,7 @@
 //! The header (version, listen address, uptime, totals) and the footer (keys, then where the data
 //! comes from or why the last refresh failed).
 
+use super::app::App;
 use super::format::{humanize_uptime, number};
 use super::panels::label;
 use super::sanitize::clean;
@@ -71,19 +72,37 @@ pub(super) fn header_lines(snapshot: &Snapshot, wide: bool) -> Vec<Line<'static>
     vec![Line::from(first), Line::from(second)]
 }
 
-/// "q quit", then the last refresh error in red, or where the data comes from.
-pub(super) fn draw_footer(source_label: &str, error: Option<&str>, area: Rect, buf: &mut Buffer) {
+/// The keys, then the last refresh error in red, or the answer to the last drain/enable, or
+/// where the data comes from.
+pub(super) fn draw_footer(app: &App, area: Rect, buf: &mut Buffer) {
+    let key = |k: &'static str| Span::styled(k, Style::new().fg(Color::Yellow).bold());
+    // Below 100 columns the keys go without their words, leaving room for the message.
+    let words = area.width >= 100;
+    let word = |w: &'static str| Span::raw(if words { w } else { " " });
     let mut spans = vec![
         Span::raw(" "),
-        Span::styled("q", Style::new().fg(Color::Yellow).bold()),
-        Span::raw(" quit  "),
+        key("q"),
+        Span::raw(" quit "),
+        key("↑↓"),
+        word(" select "),
+        key("d"),
+        word(" drain "),
+        key("e"),
+        word(" enable  "),
     ];
-    match error {
-        Some(error) => spans.push(Span::styled(
+    if !words {
+        spans.push(Span::raw(" "));
+    }
+    let notice = app.notice().map(|n| n.as_deref().map_err(String::as_str));
+    match (app.error(), notice) {
+        (Some(error), _) | (None, Some(Err(error))) => spans.push(Span::styled(
             clean(error),
             Style::new().fg(Color::Red).bold(),
         )),
-        None => spans.push(label(clean(source_label))),
+        (None, Some(Ok(done))) => {
+            spans.push(Span::styled(clean(done), Style::new().fg(Color::Green)))
+        }
+        (None, None) => spans.push(label(clean(app.source_label()))),
     }
     Paragraph::new(Line::from(spans)).render(area, buf);
 }

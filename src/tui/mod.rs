@@ -15,6 +15,8 @@
 //! Data comes from a [`SnapshotSource`]: in-process, a closure over the metrics observer; remote,
 //! [`RemoteSource`]. The source is polled on a helper thread every refresh, so a slow or
 //! unreachable instance never delays key handling: `q` always answers within [`TICK`].
+//! `d`/`e` go to a [`BackendControl`] (in-process, the pool; remote, the admin endpoints) on a
+//! short-lived thread of their own, for the same reason.
 
 mod app;
 mod cluster;
@@ -55,6 +57,12 @@ pub trait SnapshotSource: Send {
     fn snapshot(&mut self) -> Result<Snapshot, String>;
 }
 
+/// Drains and enables backends for the `d` and `e` keys (§12.2).
+pub trait BackendControl: Send + Sync {
+    /// Drains (`drained`) or enables the backend `id`: what was done, or why it was not.
+    fn set_drained(&self, id: &str, drained: bool) -> Result<String, String>;
+}
+
 /// In-process: a closure that builds a snapshot never fails.
 impl<F: FnMut() -> Snapshot + Send> SnapshotSource for F {
     fn snapshot(&mut self) -> Result<Snapshot, String> {
@@ -74,6 +82,7 @@ impl<F: FnMut() -> Snapshot + Send> SnapshotSource for F {
 /// or the snapshot source panicked.
 pub fn run(
     source: Box<dyn SnapshotSource>,
+    control: Arc<dyn BackendControl>,
     label: String,
     refresh: Duration,
     stop: Box<dyn Fn() -> bool + Send>,
@@ -94,6 +103,7 @@ pub fn run(
         &mut terminal,
         App::new(label),
         &results_rx,
+        &control,
         &*stop,
         &guard.active,
     );
@@ -111,10 +121,12 @@ fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<io::Stdout>>,
     mut app: App,
     results: &Receiver<Result<Snapshot, String>>,
+    control: &Arc<dyn BackendControl>,
     stop: &dyn Fn() -> bool,
     terminal_active: &AtomicBool,
 ) -> io::Result<()> {
     let mut dirty = true;
+    let (notices_tx, notices) = mpsc::channel();
     loop {
         if stop() {
             return Ok(());
@@ -138,13 +150,32 @@ fn event_loop(
                 }
             }
         }
+        while let Ok(notice) = notices.try_recv() {
+            app.notify(notice);
+            dirty = true;
+        }
         if dirty {
             terminal.draw(|frame| frame.render_widget(&app, frame.area()))?;
             dirty = false;
         }
         if event::poll(TICK)? {
             match event::read()? {
-                Event::Key(key) if app.on_key(key) == Action::Quit => return Ok(()),
+                Event::Key(key) => {
+                    let (id, drained) = match app.on_key(key) {
+                        Action::Quit => return Ok(()),
+                        Action::None => {
+                            dirty = true;
+                            continue;
+                        }
+                        Action::Drain(id) => (id, true),
+                        Action::Enable(id) => (id, false),
+                    };
+                    let (control, tx) = (control.clone(), notices_tx.clone());
+                    // A remote instance may be slow to answer; keys keep working meanwhile.
+                    let _ = thread::Builder::new()
+                        .name("aegis-dashboard-control".into())
+                        .spawn(move || tx.send(control.set_drained(&id, drained)));
+                }
                 Event::Resize(..) => dirty = true,
                 _ => {}
             }

@@ -1,10 +1,13 @@
 //! The snapshot source of `aegis dashboard --admin ADDR`: polls a running instance's `/status`
-//! over a small HTTP/1.1 client on `std::net::TcpStream`, its response read with `httparse`.
+//! over a small HTTP/1.1 client on `std::net::TcpStream`, its response read with `httparse`; and
+//! its [`BackendControl`]: `POST /backends/{id}/drain` or `/enable` with the token of
+//! `--token-file`.
 //!
 //! One short-lived connection per refresh (`Connection: close`), so a restarted or upgraded
 //! instance is picked up without any reconnect logic.
 
-use super::SnapshotSource;
+use super::{BackendControl, SnapshotSource};
+use crate::config::Secret;
 use crate::status::Snapshot;
 use httparse::Status;
 use std::io::{self, ErrorKind, Read, Write};
@@ -18,27 +21,35 @@ const EXCHANGE_DEADLINE: Duration = Duration::from_secs(3);
 /// Largest response accepted. A snapshot is a few KB per backend plus a bounded event ring.
 const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
-/// Reads snapshots from `http://ADDR/status`.
+/// Reads snapshots from `http://ADDR/status` and drains or enables backends there.
 #[derive(Debug, Clone)]
 pub struct RemoteSource {
     admin: SocketAddr,
+    /// Sent as `Authorization: Bearer` with every request when set.
+    token: Option<Secret>,
 }
 
 impl RemoteSource {
-    /// A source for the admin listener at `admin` (`admin.address` of the running instance).
-    pub fn new(admin: SocketAddr) -> Self {
-        Self { admin }
+    /// A source for the admin listener at `admin` (`admin.address` of the running instance),
+    /// with the admin token if one was given.
+    pub fn new(admin: SocketAddr, token: Option<Secret>) -> Self {
+        Self { admin, token }
     }
 
     fn fetch(&self) -> Result<Snapshot, String> {
         let admin = self.admin;
-        let body = get_status(admin).map_err(|failure| match failure {
-            Failure::Connect(error) => {
-                format!("cannot reach {admin}: {} — retrying", describe(&error))
-            }
-            Failure::Io(error) => format!("{admin}/status: {} — retrying", describe(&error)),
-            Failure::Http(reason) => format!("{admin}/status: {reason} — retrying"),
-        })?;
+        let body =
+            exchange(admin, "GET", "/status", self.token.as_ref()).map_err(
+                |failure| match failure {
+                    Failure::Connect(error) => {
+                        format!("cannot reach {admin}: {} — retrying", describe(&error))
+                    }
+                    Failure::Io(error) => {
+                        format!("{admin}/status: {} — retrying", describe(&error))
+                    }
+                    Failure::Http(reason) => format!("{admin}/status: {reason} — retrying"),
+                },
+            )?;
         serde_json::from_slice(&body)
             .map_err(|error| format!("{admin}/status: invalid snapshot JSON ({error}) — retrying"))
     }
@@ -47,6 +58,22 @@ impl RemoteSource {
 impl SnapshotSource for RemoteSource {
     fn snapshot(&mut self) -> Result<Snapshot, String> {
         self.fetch()
+    }
+}
+
+impl BackendControl for RemoteSource {
+    fn set_drained(&self, id: &str, drained: bool) -> Result<String, String> {
+        let action = if drained { "drain" } else { "enable" };
+        let path = format!("/backends/{id}/{action}");
+        let admin = self.admin;
+        exchange(admin, "POST", &path, self.token.as_ref())
+            .map(|_| format!("{action}: {id} done"))
+            .map_err(|failure| match failure {
+                Failure::Connect(error) | Failure::Io(error) => {
+                    format!("{action} {id}: {admin}: {}", describe(&error))
+                }
+                Failure::Http(reason) => format!("{action} {id}: {reason}"),
+            })
     }
 }
 
@@ -78,15 +105,28 @@ fn describe(error: &io::Error) -> String {
     }
 }
 
-/// `GET /status` and the response body, de-chunked.
-fn get_status(admin: SocketAddr) -> Result<Vec<u8>, Failure> {
+/// One request (`GET /status`, `POST /backends/…`) and the response body, de-chunked.
+fn exchange(
+    admin: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&Secret>,
+) -> Result<Vec<u8>, Failure> {
     let deadline = Instant::now() + EXCHANGE_DEADLINE;
     let mut stream = TcpStream::connect_timeout(&admin, IO_TIMEOUT).map_err(Failure::Connect)?;
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let authorization = token
+        .map(|t| format!("Authorization: Bearer {}\r\n", t.expose()))
+        .unwrap_or_default();
+    let length = if method == "POST" {
+        "Content-Length: 0\r\n"
+    } else {
+        ""
+    };
     let request = format!(
-        "GET /status HTTP/1.1\r\nHost: {admin}\r\nAccept: application/json\r\n\
-         User-Agent: aegis-dashboard\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {admin}\r\nAccept: application/json\r\n\
+         User-Agent: aegis-dashboard\r\n{authorization}{length}Connection: close\r\n\r\n"
     );
     stream.write_all(request.as_bytes())?;
 
@@ -253,7 +293,7 @@ mod tests {
             )
             .into_bytes()
         });
-        assert_eq!(RemoteSource::new(addr).snapshot(), Ok(sample()));
+        assert_eq!(RemoteSource::new(addr, None).snapshot(), Ok(sample()));
     }
 
     #[test]
@@ -267,13 +307,13 @@ mod tests {
             )
             .into_bytes()
         });
-        assert_eq!(RemoteSource::new(addr).snapshot(), Ok(sample()));
+        assert_eq!(RemoteSource::new(addr, None).snapshot(), Ok(sample()));
     }
 
     #[test]
     fn remote_source_reads_body_to_eof_without_length() {
         let addr = serve_once(|body| format!("HTTP/1.0 200 OK\r\n\r\n{body}").into_bytes());
-        assert_eq!(RemoteSource::new(addr).snapshot(), Ok(sample()));
+        assert_eq!(RemoteSource::new(addr, None).snapshot(), Ok(sample()));
     }
 
     #[test]
@@ -281,7 +321,7 @@ mod tests {
         let addr = serve_once(|_| {
             b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".to_vec()
         });
-        let error = RemoteSource::new(addr)
+        let error = RemoteSource::new(addr, None)
             .snapshot()
             .expect_err("503 is an error");
         assert!(error.contains("503 Service Unavailable"), "{error}");
@@ -294,7 +334,7 @@ mod tests {
         let addr = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("ephemeral port");
-        let error = RemoteSource::new(addr)
+        let error = RemoteSource::new(addr, None)
             .snapshot()
             .expect_err("nothing listens");
         assert!(error.contains(&format!("cannot reach {addr}")), "{error}");

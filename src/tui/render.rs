@@ -29,10 +29,10 @@ impl Widget for &App {
         let [body, footer] =
             Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
         match self.snapshot() {
-            Some(snapshot) => draw_snapshot(snapshot, body, buf),
+            Some(snapshot) => draw_snapshot(snapshot, self.selected(), body, buf),
             None => draw_waiting(self, body, buf),
         }
-        draw_footer(self.source_label(), self.error(), footer, buf);
+        draw_footer(self, footer, buf);
     }
 }
 
@@ -60,7 +60,7 @@ fn draw_waiting(app: &App, area: Rect, buf: &mut Buffer) {
 }
 
 /// The dashboard proper: header, backends, rate limit, sparkline, events.
-fn draw_snapshot(snapshot: &Snapshot, area: Rect, buf: &mut Buffer) {
+fn draw_snapshot(snapshot: &Snapshot, selected: usize, area: Rect, buf: &mut Buffer) {
     let wide = area.width >= WIDE;
     let tall = area.height >= TALL;
     // Narrow: rate panel (2 lines) and sparkline stacked. Wide: side by side, 4 lines of text.
@@ -87,7 +87,7 @@ fn draw_snapshot(snapshot: &Snapshot, area: Rect, buf: &mut Buffer) {
     let mut header_text = header_lines(snapshot, wide);
     header_text.extend(snapshot.cluster.as_ref().map(cluster_line));
     Paragraph::new(header_text).render(header, buf);
-    backends_table(&snapshot.backends, backends).render(backends, buf);
+    backends_table(&snapshot.backends, selected, backends).render(backends, buf);
     if wide {
         let [rate, spark] =
             Layout::horizontal([Constraint::Length(60), Constraint::Min(0)]).areas(middle);

@@ -118,7 +118,9 @@ fn effective_weight(b: &BackendSnapshot) -> (String, Style) {
 }
 
 fn health(b: &BackendSnapshot) -> (String, Style) {
-    if b.healthy {
+    if b.admin_state == "drained" {
+        ("drained".into(), Style::new().fg(Color::Magenta).bold())
+    } else if b.healthy {
         ("healthy".into(), Style::new().fg(Color::Green))
     } else {
         ("unhealthy".into(), Style::new().fg(Color::Red).bold())
@@ -204,8 +206,12 @@ fn aligned(text: String, style: Style, numeric: bool) -> Cell<'static> {
     })
 }
 
-/// The backends table for `area` (borders included).
-pub(super) fn backends_table(backends: &[BackendSnapshot], area: Rect) -> Table<'static> {
+/// The backends table for `area` (borders included), the `selected` row reversed.
+pub(super) fn backends_table(
+    backends: &[BackendSnapshot],
+    selected: usize,
+    area: Rect,
+) -> Table<'static> {
     let inner_width = area.width.saturating_sub(2);
     let columns = visible_columns(inner_width);
     let others: u16 = columns.iter().map(|c| c.width + SPACING).sum();
@@ -227,12 +233,18 @@ pub(super) fn backends_table(backends: &[BackendSnapshot], area: Rect) -> Table<
     } else {
         backends
             .iter()
-            .map(|backend| {
+            .enumerate()
+            .map(|(i, backend)| {
                 let url = Cell::from(ellipsize(&clean(&backend.url), url_width));
-                Row::new(std::iter::once(url).chain(columns.iter().map(|c| {
+                let row = Row::new(std::iter::once(url).chain(columns.iter().map(|c| {
                     let (text, style) = (c.cell)(backend);
                     aligned(text, style, c.numeric)
-                })))
+                })));
+                if i == selected {
+                    row.reversed()
+                } else {
+                    row
+                }
             })
             .collect()
     };

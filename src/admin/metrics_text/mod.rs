@@ -118,6 +118,12 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
         "1 when the backend passes its health checks.",
         &["backend"],
     )?;
+    let b_drained = gauge(
+        &r,
+        "aegis_backend_drained",
+        "1 while an operator has drained the backend (no new requests).",
+        &["backend"],
+    )?;
     let b_breaker = gauge(
         &r,
         "aegis_backend_breaker_state",
@@ -151,6 +157,9 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
         b_healthy
             .with_label_values(&l)
             .set(if b.healthy { 1.0 } else { 0.0 });
+        b_drained
+            .with_label_values(&l)
+            .set(if b.admin_state == "drained" { 1.0 } else { 0.0 });
         for state in ["closed", "half-open", "open"] {
             let on = if b.breaker == state { 1.0 } else { 0.0 };
             b_breaker
@@ -276,6 +285,7 @@ mod tests {
         let snapshot = Snapshot {
             backends: vec![BackendSnapshot {
                 url: "http://a.example".into(),
+                admin_state: "drained".into(),
                 requests: 7,
                 breaker: "open".into(),
                 p95_ms: Some(12.5),
@@ -311,6 +321,10 @@ mod tests {
         );
         assert!(
             text.contains("aegis_backend_requests_total{backend=\"http://a.example\"} 7"),
+            "{text}"
+        );
+        assert!(
+            text.contains("aegis_backend_drained{backend=\"http://a.example\"} 1"),
             "{text}"
         );
         assert!(text.contains(
