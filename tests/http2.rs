@@ -340,3 +340,41 @@ fn access_log_and_metrics_carry_the_protocol() {
     );
     assert!(metrics.contains("aegis_requests_by_protocol_total{protocol=\"http/1.1\"} 1"));
 }
+
+#[test]
+fn authority_refusals_are_aegis_answers_logged_and_counted() {
+    // Pingora answers a Host that differs from `:authority` with a bare 400 of its own; the
+    // patched pingora-core hands the stream to Aegis's `request_error_filter` instead
+    // (docs/decisions/parser-refusals.md). More forms: conformance cases h2-08 to h2-14.
+    let (backend, aegis) = setup();
+    let mut client = Client::connect(aegis.addr()).unwrap();
+    let resp = client
+        .request(
+            "GET",
+            "http://localhost/",
+            &[("host", "evil.example")],
+            None,
+        )
+        .unwrap();
+    assert_refused(&resp, 400, "bad request");
+    let id = resp
+        .header("x-request-id")
+        .expect("a request id")
+        .to_string();
+    // Stream-local: the connection goes on serving.
+    assert_eq!(client.get("/").unwrap().status, 200);
+    let logged = wait_until(Duration::from_secs(5), || {
+        aegis.output().lines().any(|l| {
+            l.contains(&id)
+                && l.contains("\"protocol\":\"h2\"")
+                && l.contains("\"refusal\":\"bad_request\"")
+        })
+    });
+    assert!(logged, "{}", aegis.output());
+    let metrics = aegis.admin_get("/metrics").text();
+    assert!(
+        metrics.contains("aegis_refusals_total{reason=\"bad_request\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(backend.requests().len(), 1, "only the valid request");
+}

@@ -231,15 +231,30 @@ pub async fn serve<A>(
                 return;
             }
             Ok(None) => return,
-            Ok(Some(H2Accept::Rejected)) => {
-                malformed += 1;
+            Ok(Some(accepted)) => {
+                let session = match accepted {
+                    H2Accept::Session(session) if session.refused().is_none() => Some(session),
+                    // Marked refused by the patched pingora-core (an invalid or conflicting
+                    // authority): served all the same, so that the proxy answers it with
+                    // Aegis's 400 (`request_error_filter`); it counts as malformed.
+                    H2Accept::Session(session) => {
+                        malformed += 1;
+                        Some(session)
+                    }
+                    // Reset by Pingora (a forbidden byte in `:path`, conflicting lengths).
+                    H2Accept::Rejected => {
+                        malformed += 1;
+                        None
+                    }
+                };
                 if malformed >= MAX_MALFORMED_STREAMS {
                     log::warn!("HTTP/2 client {client}: {malformed} malformed streams; connection closed (GOAWAY)");
                     end(conn, h2::Reason::ENHANCE_YOUR_CALM).await;
                     return;
                 }
-            }
-            Ok(Some(H2Accept::Session(session))) => {
+                let Some(session) = session else {
+                    continue;
+                };
                 let uploading = !session.is_body_done();
                 let stream = Arc::new(StreamState {
                     watch: watch.clone(),

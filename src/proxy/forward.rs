@@ -71,12 +71,28 @@ pub fn prepare_upstream_request(
         // end, so the backend gets it chunked (Pingora frames it once no Content-Length is
         // left), never a client-declared Content-Length that the stream might not match.
         headers.remove(http::header::CONTENT_LENGTH);
+        // RFC 9113 §8.2.3: a Cookie split into several HTTP/2 fields MUST reach an HTTP/1.1 hop
+        // as one, joined with "; ".
+        join_cookies(headers);
     }
-    // Repeated identical Content-Length headers (the only repeats validation lets through) are
-    // forwarded as one, so the backend never has to resolve a repeat.
+    // Repeated identical Content-Length headers, or a list of one repeated value (the only
+    // repeats validation lets through, RFC 9110 §8.6), are forwarded as one plain number, so
+    // the backend never has to resolve a repeat.
     let mut lengths = headers.get_all(http::header::CONTENT_LENGTH).iter();
-    if let (Some(first), Some(_)) = (lengths.next().cloned(), lengths.next()) {
-        headers.insert(http::header::CONTENT_LENGTH, first);
+    if let Some(first) = lengths.next().cloned() {
+        let repeated = lengths.next().is_some();
+        let item = first
+            .as_bytes()
+            .split(|&b| b == b',')
+            .next()
+            .unwrap_or_default();
+        if repeated || item.len() != first.len() {
+            let item = item.trim_ascii();
+            headers.insert(
+                http::header::CONTENT_LENGTH,
+                HeaderValue::from_bytes(item).unwrap_or(first),
+            );
+        }
     }
     // The trace went on when the incoming `traceparent` is the one continued (same trace id).
     let continued = headers
@@ -107,6 +123,22 @@ pub fn prepare_upstream_request(
         upstream.set_raw_path(&raw)?;
     }
     Ok(())
+}
+
+/// Joins the Cookie fields of an HTTP/2 request into one (RFC 9113 §8.2.3).
+fn join_cookies(headers: &mut http::HeaderMap) {
+    let cookies = headers.get_all(http::header::COOKIE);
+    if cookies.iter().nth(1).is_none() {
+        return;
+    }
+    let joined = cookies
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect::<Vec<_>>()
+        .join(&b"; "[..]);
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+        headers.insert(http::header::COOKIE, value);
+    }
 }
 
 /// The client's address as a header value, remembered per thread: a keep-alive client sends

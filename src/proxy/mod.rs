@@ -156,9 +156,11 @@ impl ProxyHttp for AegisProxy {
         if self.lifecycle.is_draining() {
             // Shutting down: this response ends the connection (`Connection: close`).
             session.set_keepalive(None);
-        } else {
+        } else if session.get_keepalive().is_some() {
             // Keep-alive without Pingora's per-request timer: the connection's stream times
-            // the idle wait itself (`idle_timeout`, see `deadline`).
+            // the idle wait itself (`idle_timeout`, see `deadline`). Only where the client keeps
+            // the connection (Pingora has read its version and `Connection` header): an
+            // HTTP/1.0 request without `keep-alive` ends it (RFC 9112 §9.3).
             session.set_keepalive(Some(0));
         }
         Ok(())

@@ -78,10 +78,12 @@ impl RequestRules {
         // SECURITY: memory and backend exhaustion by huge uploads, refused before any byte is
         // forwarded when the length is declared.
         if let Some(length) = req.headers.get(http::header::CONTENT_LENGTH) {
+            // A list of one repeated value (`5, 5`, RFC 9110 §8.6) has passed the framing
+            // checks above and Pingora's; its first item is the length.
             let length = length
                 .to_str()
                 .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok());
+                .and_then(|v| v.split(',').next()?.trim().parse::<u64>().ok());
             if length.is_none_or(|n| n > self.max_body_bytes) {
                 return Some(Refusal::BodyTooLarge);
             }

@@ -23,7 +23,8 @@
 //!   timeouts apply to the body).
 //!
 //! A header that arrives in one read (every ordinary request) costs one clock read and no timer
-//! operation.
+//! operation. A request pipelined behind the last one is already read: it is served at once,
+//! without waiting on the socket (docs/decisions/pipelining.md).
 //!
 //! - `policy`: which deadline applies when, and what the one timer does (pure, tested by table);
 //! - `stream`: [`DeadlineStream`], which follows it (tested over `tokio::io::duplex` with paused
@@ -94,9 +95,17 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
         let mut settings: Option<HttpPersistentSettings> = None;
         loop {
             stream.begin_request();
-            // The wait for a request happens here, outside Pingora: an idle keep-alive
-            // connection holds no Pingora session, only this loop and its socket.
-            let first = std::future::poll_fn(|cx| stream.poll_first_bytes(cx)).await?;
+            // A request the client pipelined behind the last one (RFC 9112 §9.3.2) was read
+            // with it: it is served next, in order, without waiting for the socket.
+            let pipelined = settings
+                .as_mut()
+                .and_then(HttpPersistentSettings::take_pipelined_prefix);
+            let first = match pipelined {
+                Some(first) => first,
+                // The wait for a request happens here, outside Pingora: an idle keep-alive
+                // connection holds no Pingora session, only this loop and its socket.
+                None => std::future::poll_fn(|cx| stream.poll_first_bytes(cx)).await?,
+            };
             if self.h2c && stream.request == 1 && starts_like_preface(&first) {
                 // The connection's first bytes are (the start of) the HTTP/2 preface; the
                 // `h2` crate reads them again and checks the rest.
@@ -109,6 +118,9 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
                 settings.apply_to_session(&mut session);
             }
             session.set_pipelined_prefix(first);
+            // Bytes read past a request are kept for the next one instead of ending the
+            // connection (Pingora's default); each request still passes every check alone.
+            session.set_pipelining_enabled(true);
             // The stream times the request header, not Pingora's keep-alive timer.
             session.set_keepalive(Some(0));
             if *shutdown.borrow() {

@@ -148,6 +148,12 @@ impl HttpPersistentSettings {
         self.pipelined_prefix = Some(prefix);
     }
 
+    /// AEGIS PATCH: take the pipelined-prefix bytes out, for a caller that runs its own
+    /// connection loop and must not wait for the socket when the next request is already read.
+    pub fn take_pipelined_prefix(&mut self) -> Option<BytesMut> {
+        self.pipelined_prefix.take()
+    }
+
     pub fn apply_to_session(self, session: &mut ServerSession) {
         let Self {
             keepalive_timeout,

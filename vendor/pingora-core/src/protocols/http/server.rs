@@ -25,7 +25,7 @@ use crate::protocols::{Digest, SocketAddr, Stream};
 use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use http::{header::AsHeaderName, HeaderMap};
-use pingora_error::{Error, Result};
+use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use std::any::Any;
 use std::time::Duration;
@@ -118,7 +118,11 @@ impl Session {
                 Ok(read.is_some())
             }
             // This call will always return `Ok(true)` for Http2 because the request is already read
-            Self::H2(_) => Ok(true),
+            // AEGIS PATCH: unless the stream was refused when it was accepted.
+            Self::H2(s) => match s.refused() {
+                Some(why) => Error::e_explain(ErrorType::InvalidHTTPHeader, why),
+                None => Ok(true),
+            },
             Self::Subrequest(s) => {
                 let read = s.read_request().await?;
                 Ok(read.is_some())

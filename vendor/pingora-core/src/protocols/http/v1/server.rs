@@ -449,7 +449,14 @@ impl HttpSession {
                                 }
                             }
                             // try to escape URI
-                            if let Some(new_buf) = escape_illegal_request_line(&buf) {
+                            // AEGIS PATCH: never. RFC 9112 section 3.2: a recipient SHOULD NOT
+                            // autocorrect an invalid request-line and then process it, since it
+                            // "might be deliberately crafted to bypass security filters along the
+                            // request chain"; the request is refused instead.
+                            if let Some(new_buf) = ESCAPE_ILLEGAL_REQUEST_LINE
+                                .then(|| escape_illegal_request_line(&buf))
+                                .flatten()
+                            {
                                 buf = new_buf;
                                 already_read = buf.len();
                             } else {
@@ -1771,6 +1778,9 @@ impl HttpSession {
 // Regex to parse request line that has illegal chars in it
 static REQUEST_LINE_REGEX: Lazy<Regex> =
     Lazy::new(|| Regex::new(r"^\w+ (?P<uri>.+) HTTP/\d(?:\.\d)?").unwrap());
+
+// AEGIS PATCH: whether an illegal request line is percent-escaped and parsed again.
+const ESCAPE_ILLEGAL_REQUEST_LINE: bool = false;
 
 // the chars httparse considers illegal in URL
 // Almost https://url.spec.whatwg.org/#query-percent-encode-set + {}

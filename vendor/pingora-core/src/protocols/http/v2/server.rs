@@ -21,7 +21,7 @@ use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
 use http::header::HeaderName;
 use http::uri::PathAndQuery;
-use http::{header, HeaderMap, Response, StatusCode};
+use http::{header, HeaderMap, Response};
 use log::{debug, warn};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_timeout::timeout;
@@ -291,6 +291,8 @@ pub struct HttpSession {
     pub write_timeout: Option<Duration>,
     // How long to wait when draining (discarding) request body
     total_drain_timeout: Option<Duration>,
+    // AEGIS PATCH: why the request was refused at acceptance (see `refused`).
+    refused: Option<&'static str>,
 }
 
 /// The outcome of accepting the next event on an HTTP/2 downstream connection.
@@ -473,18 +475,15 @@ impl HttpSession {
 
         // RFC 9113 section 8.1.1 forbids forwarding a malformed request:
         // https://www.rfc-editor.org/rfc/rfc9113.html#section-8.1.1
-        if invalid_request_authority(&request_header) {
-            let mut response = Response::new(());
-            *response.status_mut() = StatusCode::BAD_REQUEST;
-            // An immediate PROTOCOL_ERROR reset would replace this observable 400 in h2. Dropping
-            // an unfinished request body can still reset the stream.
-            if let Err(e) = send_response.send_response(response, true) {
-                // A client reset before the write is stream-local; siblings survive.
-                debug!("failed to send downstream h2 authority rejection: {e}");
-            }
+        // AEGIS PATCH: the stream is handed on marked as refused instead of answered with a
+        // bare 400 here, so that the application answers it like any request the HTTP/1 parser
+        // refuses: `ServerSession::read_request` fails with `InvalidHTTPHeader` for it.
+        let refused = if invalid_request_authority(&request_header) {
             account_malformed_stream(malformed_streams)?;
-            return Ok(Some(H2Accept::Rejected));
-        }
+            Some("invalid or conflicting authority in an h2 request")
+        } else {
+            None
+        };
 
         Ok(Some(H2Accept::Session(HttpSession {
             request_header,
@@ -499,7 +498,16 @@ impl HttpSession {
             digest,
             write_timeout: None,
             total_drain_timeout: None,
+            refused,
         })))
+    }
+
+    /// AEGIS PATCH: why this stream's request was refused when it was accepted (an invalid or
+    /// conflicting authority, RFC 9113 section 8.3.1), if it was. Such a request must be
+    /// answered, never forwarded; `ServerSession::read_request` reports it as an
+    /// `InvalidHTTPHeader` error.
+    pub fn refused(&self) -> Option<&'static str> {
+        self.refused
     }
 
     /// The request sent from the client
@@ -962,7 +970,7 @@ mod test {
     use bytes::Bytes;
     use futures::SinkExt;
     use h2::frame::{Frame, Headers, Pseudo, Reset, Settings};
-    use http::{HeaderValue, Method, Request, Uri};
+    use http::{HeaderValue, Method, Request, StatusCode, Uri};
     use tokio::io::{duplex, AsyncWriteExt, DuplexStream};
     use tokio::sync::oneshot;
     use tokio_stream::StreamExt;
