@@ -1,0 +1,48 @@
+//! Host rules (RFC 9112 §3.2, SPEC §3.4), pipelining (RFC 9112 §9.3.2, SPEC §15.3) and
+//! `Expect: 100-continue` (RFC 9110 §10.1.1).
+
+use crate::table::Send::{H1Eof, H1};
+use crate::table::*;
+
+pub const CASES: &[Case] = &[
+    Case { id: "host-01", what: "an allowed host", send: H1(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"), expect: &[get("/")], rfc: "RFC 9112 §3.2", note: "" },
+    Case { id: "host-02", what: "an allowed host with a port", send: H1(b"GET / HTTP/1.1\r\nHost: a.test:8080\r\n\r\n"), expect: &[get("/")], rfc: "RFC 9110 §7.2", note: "" },
+    Case { id: "host-03", what: "an allowed host in capitals", send: H1(b"GET / HTTP/1.1\r\nHost: A.TEST\r\n\r\n"), expect: &[get("/")], rfc: "RFC 9110 §4.2.3", note: "" },
+    Case { id: "host-04", what: "a subdomain under a wildcard", send: H1(b"GET / HTTP/1.1\r\nHost: v1.w.test\r\n\r\n"), expect: &[get("/")], rfc: "RFC 9112 §3.2", note: "" },
+    Case { id: "host-05", what: "a deeper subdomain under a wildcard", send: H1(b"GET / HTTP/1.1\r\nHost: a.b.w.test\r\n\r\n"), expect: &[get("/")], rfc: "RFC 9112 §3.2", note: "" },
+    Case { id: "host-06", what: "the wildcard's own domain", send: H1(b"GET / HTTP/1.1\r\nHost: w.test\r\n\r\n"), expect: &[BAD_HOST], rfc: "RFC 9112 §3.2", note: "SPEC §3.4: `*.w.test` matches subdomains only" },
+    Case { id: "host-07", what: "a host not allowed", send: H1(b"GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n"), expect: &[BAD_HOST], rfc: "RFC 9112 §3.2", note: "" },
+    Case { id: "host-08", what: "an allowed name as a prefix", send: H1(b"GET / HTTP/1.1\r\nHost: a.test.evil\r\n\r\n"), expect: &[BAD_HOST], rfc: "RFC 9112 §3.2", note: "" },
+    Case { id: "host-09", what: "no Host on HTTP/1.1", send: H1(b"GET / HTTP/1.1\r\n\r\n"), expect: &[BAD_HOST], rfc: "RFC 9112 §3.2", note: "" },
+    Case { id: "host-10", what: "an empty Host", send: H1(b"GET / HTTP/1.1\r\nHost:\r\n\r\n"), expect: &[BAD_HOST], rfc: "RFC 9112 §3.2", note: "" },
+    Case { id: "host-11", what: "two identical Host headers", send: H1(b"GET / HTTP/1.1\r\nHost: a.test\r\nHost: a.test\r\n\r\n"), expect: &[BAD], rfc: "RFC 9112 §3.2", note: "" },
+    Case { id: "host-12", what: "two differing Host headers", send: H1(b"GET / HTTP/1.1\r\nHost: a.test\r\nHost: evil.test\r\n\r\n"), expect: &[BAD], rfc: "RFC 9112 §3.2", note: "" },
+    Case { id: "host-13", what: "a Host list", send: H1(b"GET / HTTP/1.1\r\nHost: a.test, evil.test\r\n\r\n"), expect: &[BAD_HOST], rfc: "RFC 9112 §3.2", note: "" },
+    Case { id: "host-14", what: "userinfo in Host", send: H1(b"GET / HTTP/1.1\r\nHost: u@a.test\r\n\r\n"), expect: &[BAD], rfc: "RFC 9110 §4.2.4", note: "" },
+    Case { id: "host-15", what: "a trailing dot", send: H1(b"GET / HTTP/1.1\r\nHost: a.test.\r\n\r\n"), expect: &[get("/")], rfc: "RFC 3986 §3.2.2", note: "the same host as `a.test` (a fully qualified name)" },
+    Case { id: "host-16", what: "a space inside Host", send: H1(b"GET / HTTP/1.1\r\nHost: a .test\r\n\r\n"), expect: &[BAD_HOST], rfc: "RFC 9112 §3.2", note: "" },
+    Case { id: "host-17", what: "a non-numeric port", send: H1(b"GET / HTTP/1.1\r\nHost: a.test:x\r\n\r\n"), expect: &[BAD_HOST], rfc: "RFC 9110 §4.2.1", note: "" },
+    Case { id: "host-18", what: "an empty port", send: H1(b"GET / HTTP/1.1\r\nHost: a.test:\r\n\r\n"), expect: &[get("/")], rfc: "RFC 3986 §3.2.3", note: "an empty port is valid URI syntax" },
+    Case { id: "host-19", what: "an IPv6 literal", send: H1(b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n"), expect: &[BAD_HOST], rfc: "RFC 9112 §3.2", note: "" },
+    Case { id: "host-20", what: "a percent-encoded host", send: H1(b"GET / HTTP/1.1\r\nHost: a%2etest\r\n\r\n"), expect: &[BAD_HOST], rfc: "RFC 3986 §3.2.2", note: "" },
+    Case { id: "host-21", what: "whitespace around the Host value", send: H1(b"GET / HTTP/1.1\r\nHost: \t a.test \t\r\n\r\n"), expect: &[get("/")], rfc: "RFC 9112 §5.1", note: "" },
+    Case { id: "host-22", what: "HTTP/1.0 with an allowed Host", send: H1(b"GET / HTTP/1.0\r\nHost: v.w.test\r\n\r\n"), expect: &[get("/")], rfc: "RFC 9112 §3.2", note: "" },
+    Case { id: "pipe-01", what: "three GETs in one write", send: H1(b"GET /1 HTTP/1.1\r\nHost: a.test\r\n\r\nGET /2 HTTP/1.1\r\nHost: a.test\r\n\r\nGET /3 HTTP/1.1\r\nHost: a.test\r\n\r\n"), expect: &[get("/1"), get("/2"), get("/3")], rfc: "RFC 9112 §9.3.2", note: "answered in order (SPEC §15.3)" },
+    Case { id: "pipe-02", what: "two POSTs with bodies in one write", send: H1(b"POST /1 HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhelloPOST /2 HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nworld"), expect: &[fwd("POST", "/1", CL5, b"hello"), fwd("POST", "/2", CL5, b"world")], rfc: "RFC 9112 §9.3.2", note: "" },
+    Case { id: "pipe-03", what: "GET, a refused method, GET", send: H1(b"GET /1 HTTP/1.1\r\nHost: a.test\r\n\r\nTRACE / HTTP/1.1\r\nHost: a.test\r\n\r\nGET /3 HTTP/1.1\r\nHost: a.test\r\n\r\n"), expect: &[get("/1"), METHOD, get("/3")], rfc: "RFC 9112 §9.3.2", note: "a refusal that keeps the connection keeps the pipeline" },
+    Case { id: "pipe-04", what: "GET, then garbage", send: H1(b"GET /1 HTTP/1.1\r\nHost: a.test\r\n\r\n\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"), expect: &[get("/1"), AMBIGUOUS, Outcome::Closed], rfc: "RFC 9112 §2.2", note: "" },
+    Case { id: "pipe-05", what: "GET, then a smuggling attempt, then GET", send: H1(b"GET /1 HTTP/1.1\r\nHost: a.test\r\n\r\nPOST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /3 HTTP/1.1\r\nHost: a.test\r\n\r\n"), expect: &[get("/1"), AMBIGUOUS, Outcome::Closed], rfc: "RFC 9112 §11.2", note: "" },
+    Case { id: "pipe-06", what: "Connection: close, then another request", send: H1(b"GET /1 HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\nGET /2 HTTP/1.1\r\nHost: a.test\r\n\r\n"), expect: &[get("/1"), Outcome::Closed], rfc: "RFC 9112 §9.6", note: "" },
+    Case { id: "pipe-07", what: "HTTP/1.0 without keep-alive, then another request", send: H1(b"GET /1 HTTP/1.0\r\nHost: a.test\r\n\r\nGET /2 HTTP/1.0\r\nHost: a.test\r\n\r\n"), expect: &[get("/1"), Outcome::Closed], rfc: "RFC 9112 §9.3", note: "answered with `Connection: close`: no keep-alive asked, none given" },
+    Case { id: "pipe-08", what: "a body longer than its Content-Length: the rest is the next request", send: H1(b"POST /1 HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhelloGET /2 HTTP/1.1\r\nHost: a.test\r\n\r\n"), expect: &[fwd("POST", "/1", CL5, b"hello"), get("/2")], rfc: "RFC 9112 §6.3", note: "" },
+    Case { id: "pipe-09", what: "a body too large, then another request", send: H1(b"POST /1 HTTP/1.1\r\nHost: a.test\r\nContent-Length: 2000\r\n\r\nGET /2 HTTP/1.1\r\nHost: a.test\r\n\r\n"), expect: &[BODY_TOO_LARGE, Outcome::Closed], rfc: "RFC 9110 §15.5.14", note: "the connection is closed: the unread body cannot be told from a request" },
+    Case { id: "pipe-10", what: "an invalid Host in the middle", send: H1(b"GET /1 HTTP/1.1\r\nHost: a.test\r\n\r\nGET /2 HTTP/1.1\r\nHost: evil.test\r\n\r\nGET /3 HTTP/1.1\r\nHost: a.test\r\n\r\n"), expect: &[get("/1"), BAD_HOST, get("/3")], rfc: "RFC 9112 §9.3.2", note: "" },
+    Case { id: "pipe-11", what: "a GET, then end of input (half-close)", send: H1Eof(b"GET /1 HTTP/1.1\r\nHost: a.test\r\n\r\n"), expect: &[Outcome::Abandoned], rfc: "RFC 9112 §9.6", note: "stricter than the RFC, which lets a client half-close: Pingora takes the end of input for a client gone and drops the request" },
+    Case { id: "pipe-12", what: "two requests, then end of input", send: H1Eof(b"GET /1 HTTP/1.1\r\nHost: a.test\r\n\r\nGET /2 HTTP/1.1\r\nHost: a.test\r\n\r\n"), expect: &[Outcome::Abandoned], rfc: "RFC 9112 §9.6", note: "as pipe-11" },
+    Case { id: "expect-01", what: "Expect: 100-continue with the body sent at once", send: H1(b"POST /e HTTP/1.1\r\nHost: a.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello"), expect: &[fwd("POST", "/e", Headers::Are(&[("expect", "100-continue"), ("Content-Length", "5")]), b"hello")], rfc: "RFC 9110 §10.1.1", note: "passed on: the backend decides whether to continue" },
+    Case { id: "expect-02", what: "Expect: 100-continue in capitals", send: H1(b"POST /e HTTP/1.1\r\nHost: a.test\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\r\nhello"), expect: &[fwd("POST", "/e", Headers::Are(&[("expect", "100-Continue"), ("Content-Length", "5")]), b"hello")], rfc: "RFC 9110 §10.1.1", note: "" },
+    Case { id: "expect-03", what: "Expect: 100-continue with a body too large", send: H1(b"POST /e HTTP/1.1\r\nHost: a.test\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n"), expect: &[BODY_TOO_LARGE], rfc: "RFC 9110 §10.1.1", note: "a final status instead of 100: the client never sends the body" },
+    Case { id: "expect-04", what: "Expect: 100-continue on a refused method", send: H1(b"PROPFIND /e HTTP/1.1\r\nHost: a.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"), expect: &[METHOD], rfc: "RFC 9110 §10.1.1", note: "" },
+    Case { id: "expect-05", what: "an unknown expectation", send: H1(b"GET /e HTTP/1.1\r\nHost: a.test\r\nExpect: tea\r\n\r\n"), expect: &[fwd_h("GET", "/e", &[("expect", "tea")])], rfc: "RFC 9110 §10.1.1", note: "looser: the RFC lets a server answer 417; passed on to the backend" },
+    Case { id: "expect-06", what: "Expect: 100-continue on a GET without a body", send: H1(b"GET /e HTTP/1.1\r\nHost: a.test\r\nExpect: 100-continue\r\n\r\n"), expect: &[fwd_h("GET", "/e", &[("expect", "100-continue")])], rfc: "RFC 9110 §10.1.1", note: "" },
+];
