@@ -97,7 +97,8 @@ fn run(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
-/// The README's test command: every test of the workspace, then the benchmarks built (not run).
+/// The README's test command: every test of the workspace, then the benchmarks built (not run),
+/// then the fuzz targets for a bounded time where a nightly toolchain allows.
 fn test() -> Result<ExitCode, String> {
     ensure_packages(&["cmake", "tmux", "openssl", "curl"])?;
     let root = workspace_root();
@@ -107,7 +108,35 @@ fn test() -> Result<ExitCode, String> {
     run(cargo()
         .current_dir(&root)
         .args(["bench", "--workspace", "--no-run"]))?;
+    fuzz_if_nightly(&root)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The fuzz targets (`fuzz/`), each for a bounded time, when a nightly toolchain with cargo-fuzz
+/// is installed (cargo-fuzz needs nightly's sanitizer flags). Without one, nothing is lost: the
+/// same properties (`fuzz/properties.rs`) ran above as the bounded property test
+/// `tests/fuzz_properties.rs`. `AEGIS_FUZZ_SECONDS` sets the time per target (default 60).
+fn fuzz_if_nightly(root: &std::path::Path) -> Result<(), String> {
+    // rustup's `cargo` proxy (not `$CARGO`, the current toolchain's binary) understands `+nightly`.
+    let nightly = Command::new("cargo")
+        .args(["+nightly", "fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !nightly {
+        eprintln!(
+            "aegis-dev: no nightly toolchain with cargo-fuzz; the fuzz properties ran as \
+             tests/fuzz_properties.rs instead"
+        );
+        return Ok(());
+    }
+    let seconds = std::env::var("AEGIS_FUZZ_SECONDS").unwrap_or_else(|_| "60".into());
+    for target in ["request_validators", "raw_header"] {
+        run(Command::new("cargo")
+            .current_dir(root.join("fuzz"))
+            .args(["+nightly", "fuzz", "run", target, "--"])
+            .arg(format!("-max_total_time={seconds}")))?;
+    }
+    Ok(())
 }
 
 /// Overrides for the runner's own test (ephemeral ports, a prebuilt binary); a demo needs none.
