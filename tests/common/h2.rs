@@ -65,7 +65,7 @@ impl Client {
                 let _ = body.flow_control().release_capacity(chunk.len());
                 bytes.extend_from_slice(&chunk);
             }
-            Ok(Response {
+            let resp = Response {
                 status: parts.status.as_u16(),
                 headers: parts
                     .headers
@@ -73,7 +73,9 @@ impl Client {
                     .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
                     .collect(),
                 body: bytes,
-            })
+            };
+            super::http::assert_not_pingora(&resp);
+            Ok(resp)
         })
     }
 }

@@ -47,6 +47,17 @@ pub fn assert_hardened(resp: &Response) {
     assert!(resp.header("x-powered-by").is_none());
 }
 
+/// SPEC §15.1: no answer names the framework. Every answer a test reads (HTTP/1 here, HTTP/2 in
+/// `h2::Client`) is checked.
+pub fn assert_not_pingora(resp: &Response) {
+    assert!(
+        !resp
+            .header("server")
+            .is_some_and(|s| s.to_ascii_lowercase().contains("pingora")),
+        "an answer says Server: Pingora: {resp:?}"
+    );
+}
+
 /// Checks a response Aegis generated: status, JSON error body, security headers.
 pub fn assert_refused(resp: &Response, status: u16, error: &str) {
     assert_eq!(resp.status, status, "{resp:?}");
@@ -138,6 +149,7 @@ pub fn read_response(reader: &mut impl BufRead, head_only: bool) -> std::io::Res
         headers,
         body: Vec::new(),
     };
+    assert_not_pingora(&resp);
     if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
         return Ok(resp);
     }

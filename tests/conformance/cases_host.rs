@@ -1,7 +1,7 @@
 //! Host rules (RFC 9112 §3.2, SPEC §3.4), pipelining (RFC 9112 §9.3.2, SPEC §15.3) and
 //! `Expect: 100-continue` (RFC 9110 §10.1.1).
 
-use crate::table::Send::{H1Eof, H1};
+use crate::table::Send::{H1Continue, H1Eof, H1};
 use crate::table::*;
 
 pub const CASES: &[Case] = &[
@@ -44,5 +44,6 @@ pub const CASES: &[Case] = &[
     Case { id: "expect-03", what: "Expect: 100-continue with a body too large", send: H1(b"POST /e HTTP/1.1\r\nHost: a.test\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n"), expect: &[BODY_TOO_LARGE], rfc: "RFC 9110 §10.1.1", note: "a final status instead of 100: the client never sends the body" },
     Case { id: "expect-04", what: "Expect: 100-continue on a refused method", send: H1(b"PROPFIND /e HTTP/1.1\r\nHost: a.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"), expect: &[METHOD], rfc: "RFC 9110 §10.1.1", note: "" },
     Case { id: "expect-05", what: "an unknown expectation", send: H1(b"GET /e HTTP/1.1\r\nHost: a.test\r\nExpect: tea\r\n\r\n"), expect: &[fwd_h("GET", "/e", &[("expect", "tea")])], rfc: "RFC 9110 §10.1.1", note: "looser: the RFC lets a server answer 417; passed on to the backend" },
+    Case { id: "expect-07", what: "Expect: 100-continue, the body sent only after 100 Continue", send: H1Continue(b"POST /e HTTP/1.1\r\nHost: a.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", b"hello"), expect: &[fwd("POST", "/e", Headers::Are(&[("expect", "100-continue"), ("Content-Length", "5")]), b"hello")], rfc: "RFC 9110 §10.1.1", note: "the backend's 100 Continue reaches the client, with the security headers" },
     Case { id: "expect-06", what: "Expect: 100-continue on a GET without a body", send: H1(b"GET /e HTTP/1.1\r\nHost: a.test\r\nExpect: 100-continue\r\n\r\n"), expect: &[fwd_h("GET", "/e", &[("expect", "100-continue")])], rfc: "RFC 9110 §10.1.1", note: "" },
 ];

@@ -46,6 +46,7 @@ fn main() {
         let (bytes, eof) = match &case.send {
             Send::H1(b) => (b.to_vec(), false),
             Send::H1Eof(b) => (b.to_vec(), true),
+            Send::H1Continue(head, body) => ([*head, *body].concat(), false),
             Send::H1Built(build) => (build(), false),
             _ => continue,
         };

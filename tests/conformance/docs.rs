@@ -59,6 +59,13 @@ fn sent(send: &Send) -> String {
     let text = match send {
         Send::H1(bytes) => bytes.escape_ascii().to_string(),
         Send::H1Eof(bytes) => format!("{} (then EOF)", bytes.escape_ascii()),
+        Send::H1Continue(head, body) => {
+            format!(
+                "{} (after 100: {})",
+                head.escape_ascii(),
+                body.escape_ascii()
+            )
+        }
         Send::H1Built(_) | Send::H2Built(_) => return "(built, see the case)".into(),
         Send::H2(fields, body) => {
             let fields: Vec<String> = fields

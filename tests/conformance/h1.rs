@@ -21,6 +21,29 @@ pub fn play(bytes: &[u8], eof: bool, expect: &[Outcome], aegis: &Aegis, backend:
     if eof {
         conn.stream().shutdown(Shutdown::Write).unwrap();
     }
+    answers(conn, expect, backend);
+}
+
+/// `Expect: 100-continue` as a careful client does it: the body only after `100 Continue`.
+pub fn play_continue(
+    head: &[u8],
+    body: &[u8],
+    expect: &[Outcome],
+    aegis: &Aegis,
+    backend: &FakeBackend,
+) {
+    let mut conn = Connection::open(aegis.addr()).expect("connect");
+    conn.stream().set_read_timeout(Some(ANSWER)).unwrap();
+    conn.send_raw(head).expect("send the head");
+    let interim = conn.read_response(false).expect("an interim answer");
+    assert_eq!(interim.status, 100, "{interim:?}");
+    assert_hardened(&interim);
+    conn.send_raw(body).expect("send the body");
+    answers(conn, expect, backend);
+}
+
+/// Reads one answer per expected outcome, then checks what the backend saw.
+fn answers(mut conn: Connection, expect: &[Outcome], backend: &FakeBackend) {
     let mut answered = Vec::new();
     for outcome in expect {
         let outcome = match outcome {

@@ -178,12 +178,14 @@ fn response(fields: Vec<(String, String)>, body: Vec<u8>) -> Response {
         .find(|(n, _)| n == ":status")
         .and_then(|(_, v)| v.parse().ok())
         .expect(":status");
-    Response {
+    let resp = Response {
         status,
         headers: fields
             .into_iter()
             .filter(|(n, _)| !n.starts_with(':'))
             .collect(),
         body,
-    }
+    };
+    crate::common::http::assert_not_pingora(&resp);
+    resp
 }

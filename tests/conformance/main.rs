@@ -98,6 +98,7 @@ fn play(case: &Case, aegis: &Aegis, backend: &FakeBackend) {
     match &case.send {
         Send::H1(bytes) => h1::play(bytes, false, case.expect, aegis, backend),
         Send::H1Eof(bytes) => h1::play(bytes, true, case.expect, aegis, backend),
+        Send::H1Continue(head, body) => h1::play_continue(head, body, case.expect, aegis, backend),
         Send::H1Built(build) => h1::play(&build(), false, case.expect, aegis, backend),
         Send::H2(fields, body) => {
             let fields = fields.iter().map(|(n, v)| (n.to_vec(), v.to_vec()));

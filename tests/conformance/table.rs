@@ -16,6 +16,9 @@ pub enum Send {
     H1(&'static [u8]),
     /// HTTP/1 bytes in one write, then the client closes its sending side (end of input).
     H1Eof(&'static [u8]),
+    /// HTTP/1 `Expect: 100-continue`: the head, then (only after a `100 Continue` came back)
+    /// the body.
+    H1Continue(&'static [u8], &'static [u8]),
     /// HTTP/1 bytes built at run time (very many or very large headers).
     H1Built(fn() -> Vec<u8>),
     /// One HTTP/2 stream (h2c, prior knowledge): a header block of these fields, then the body
