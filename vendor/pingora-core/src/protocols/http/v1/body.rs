@@ -685,6 +685,13 @@ impl BodyReader {
                                 );
                             }
                         };
+                        // AEGIS PATCH: a chunk-size is 1*HEXDIG (RFC 9112 section 7.1), but
+                        // httparse reads an empty size line as 0: the body would end early and
+                        // what follows be read as trailers (the client's data lost unnoticed).
+                        if !buf.first().is_some_and(u8::is_ascii_hexdigit) {
+                            self.body_state = self.body_state.done(0);
+                            return Error::e_explain(INVALID_CHUNK, "empty chunk size");
+                        }
                         // https://github.com/seanmonstar/httparse/issues/149
                         // httparse does not treat zero-size chunk differently, it does not check
                         // that terminating chunk is 0 + double CRLF
