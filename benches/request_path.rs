@@ -8,12 +8,12 @@
 
 use aegis::balance::{schedule, Selection, UpstreamPool};
 use aegis::breaker::Outcome;
-use aegis::config::{parse, Config};
+use aegis::config::{parse, Config, ConfigHandle};
 use aegis::events::EventLog;
 use aegis::limit::adaptive::decide;
 use aegis::limit::{ClientKey, RateLimiter};
 use aegis::metrics::histogram::LatencyHistogram;
-use aegis::metrics::Metrics;
+use aegis::metrics::{BackendMetrics, Metrics};
 use aegis::proxy::trace;
 use aegis::security::headers::finish_backend_response;
 use aegis::security::mask::MaskedIp;
@@ -101,16 +101,23 @@ fn selection(c: &mut Criterion) {
     // What the proxy does per request: select, then record the success in the breaker.
     c.bench_function("balance/select_and_record_3_backends", |b| {
         b.iter(|| {
-            if let Selection::Chosen { index, ticket } = pool.select(black_box(now), &[]) {
-                pool.record(index, ticket, Outcome::Success, now);
+            if let Selection::Chosen { backend, ticket } = pool.select(black_box(now), &[]) {
+                pool.record(&backend, ticket, Outcome::Success, now);
             }
         })
     });
     c.bench_function("balance/select_with_instant_now", |b| {
         b.iter(|| pool.select(Instant::now(), &[]))
     });
+    let second = pool.backends()[1].clone();
     c.bench_function("balance/peer_clone", |b| {
-        b.iter(|| pool.backends()[black_box(1)].peer())
+        b.iter(|| black_box(&second).peer())
+    });
+    // What every request pays for reading the configuration: one `ArcSwap` load into its
+    // context (`RequestCtx::config`), dropped at its end.
+    let handle = ConfigHandle::new(config.clone());
+    c.bench_function("config/handle_current", |b| {
+        b.iter(|| black_box(&handle).current())
     });
     c.bench_function("balance/schedule_build_1_1_2", |b| {
         b.iter(|| schedule::build(black_box(&[(0, 1), (1, 1), (2, 2)])))
@@ -140,15 +147,16 @@ fn validation(c: &mut Criterion) {
 }
 
 fn metrics(c: &mut Criterion) {
-    let metrics = Metrics::new(3);
+    let metrics = Metrics::new();
+    let backend = BackendMetrics::default();
     c.bench_function("metrics/record_response", |b| {
         b.iter(|| metrics.record_response(black_box(200), None, Duration::from_micros(700)))
     });
     let latency = Duration::from_micros(850);
     c.bench_function("metrics/backend_started_finished", |b| {
         b.iter(|| {
-            metrics.backend_started(black_box(1));
-            metrics.backend_finished(black_box(1), Outcome::Success, Some(latency));
+            black_box(&backend).started();
+            backend.finished(Outcome::Success, Some(latency));
         })
     });
     let histogram = LatencyHistogram::default();

@@ -13,7 +13,8 @@ pub struct Cli {
         short = 'c',
         long = "conf",
         visible_alias = "config",
-        default_value = "conf/aegis.yml"
+        default_value = "conf/aegis.yml",
+        global = true
     )]
     pub conf: PathBuf,
     /// Load and validate the config (including DNS and SSRF checks), print the result and exit:
@@ -41,6 +42,10 @@ pub struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    /// Reload the configuration of the running daemon (§12.1): checks the file (-c) as at
+    /// startup, sends SIGHUP to the pid in its `server.pid_file` and prints the result from the
+    /// admin listener. Exit 0 applied, 2 refused (every problem listed), 1 could not tell.
+    Reload,
     /// Show the live dashboard of a running (e.g. daemonized) instance, read from its /status.
     Dashboard {
         /// The instance's admin listener.
@@ -71,16 +76,17 @@ pub const EXIT_INVALID: i32 = 2;
 /// Runs the command line; returns the process exit status.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    if let Some(Command::Dashboard {
-        admin,
-        refresh,
-        token_file,
-    }) = cli.command
-    {
-        return remote_dashboard(admin, refresh, token_file);
+    match cli.command {
+        Some(Command::Dashboard {
+            admin,
+            refresh,
+            token_file,
+        }) => return remote_dashboard(admin, refresh, token_file),
+        Some(Command::Reload) => return reload(&cli.conf),
+        None => {}
     }
-    let config = match crate::config::load(&cli.conf) {
-        Ok(config) => config,
+    let (config, sha256) = match crate::config::load_file(&cli.conf) {
+        Ok(loaded) => loaded,
         Err(errors) => {
             eprintln!("aegis: invalid configuration {}:", cli.conf.display());
             for error in &errors.0 {
@@ -127,6 +133,8 @@ pub fn main() -> i32 {
         upgrade: cli.upgrade,
         dashboard,
         log_file,
+        config_path: std::path::absolute(&cli.conf).unwrap_or(cli.conf.clone()),
+        config_sha256: sha256,
     };
     match crate::server::run(config, options) {
         Ok(()) => 0,
@@ -136,6 +144,96 @@ pub fn main() -> i32 {
             1
         }
     }
+}
+
+/// How long `aegis reload` waits for the running instance to report the reload.
+const RELOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `aegis reload`: check, signal, report.
+fn reload(conf: &std::path::Path) -> i32 {
+    let config = match crate::config::load(conf) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!(
+                "aegis reload: {} is invalid; nothing was sent, the running configuration is unchanged:",
+                conf.display()
+            );
+            for error in &errors.0 {
+                eprintln!("  {error}");
+            }
+            return EXIT_INVALID;
+        }
+    };
+    let pid_file = &config.server.pid_file;
+    let pid = match std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|text| text.trim().parse::<i32>().ok())
+    {
+        Some(pid) if pid > 0 => pid,
+        _ => {
+            eprintln!(
+                "aegis reload: no pid in {} (server.pid_file): is Aegis running as a daemon (-d)?",
+                pid_file.display()
+            );
+            return 1;
+        }
+    };
+    let admin = config
+        .admin
+        .enabled
+        .then(|| crate::tui::RemoteSource::new(config.admin.address, config.admin.token.clone()));
+    let before = admin.as_ref().and_then(|a| a.fetch().ok());
+    let signal = nix::sys::signal::Signal::SIGHUP;
+    if let Err(e) = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
+        eprintln!("aegis reload: cannot signal pid {pid}: {e}");
+        return 1;
+    }
+    let (Some(admin), Some(before)) = (admin, before) else {
+        println!("aegis reload: SIGHUP sent to pid {pid}; the result is in the log");
+        return 0;
+    };
+    let deadline = std::time::Instant::now() + RELOAD_WAIT;
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let Ok(now) = admin.fetch() else { continue };
+        if now.config.reloads <= before.config.reloads {
+            continue;
+        }
+        let Some(last) = now.config.last_reload else {
+            continue;
+        };
+        if now.config.path != before.config.path || now.config.path != absolute(conf) {
+            println!(
+                "aegis reload: the running instance reads {}",
+                now.config.path
+            );
+        }
+        if last.result == "applied" {
+            println!(
+                "aegis reload: applied; configuration generation {}",
+                now.config.generation
+            );
+            return 0;
+        }
+        eprintln!("aegis reload: refused; the running configuration is unchanged:");
+        for error in &last.errors {
+            eprintln!("  {error}");
+        }
+        return EXIT_INVALID;
+    }
+    eprintln!(
+        "aegis reload: SIGHUP sent to pid {pid}, but {} did not report a reload within {}s",
+        config.admin.address,
+        RELOAD_WAIT.as_secs()
+    );
+    1
+}
+
+fn absolute(path: &std::path::Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// `aegis dashboard`: the dashboard of another instance, polled from its admin `/status`.

@@ -67,6 +67,17 @@ pub enum Event {
     ClusterLeaseTaken {
         instance: String,
     },
+    /// A reload applied a new configuration (§12.1); `changes` says what it did to backends.
+    ConfigReloaded {
+        generation: u64,
+        trigger: String,
+        changes: String,
+    },
+    /// A reload was refused; the configuration in force serves on.
+    ConfigReloadRefused {
+        trigger: String,
+        problems: Vec<String>,
+    },
 }
 
 impl Event {
@@ -76,6 +87,7 @@ impl Event {
             Event::BackendUnhealthy { .. }
             | Event::BreakerOpened { .. }
             | Event::ClusterRedisDown { .. } => log::Level::Warn,
+            Event::ConfigReloadRefused { .. } => log::Level::Error,
             Event::RateChanged { from, to, .. } if to < from => log::Level::Warn,
             _ => log::Level::Info,
         }
@@ -128,6 +140,20 @@ impl fmt::Display for Event {
                     "cluster: {instance} took the lease and decides the adaptive rate"
                 )
             }
+            Event::ConfigReloaded {
+                generation,
+                trigger,
+                changes,
+            } => write!(
+                f,
+                "configuration reloaded ({trigger}): generation {generation}; {changes}"
+            ),
+            Event::ConfigReloadRefused { trigger, problems } => write!(
+                f,
+                "configuration reload ({trigger}) refused, the running configuration is \
+                 unchanged: {}",
+                problems.join("; ")
+            ),
         }
     }
 }
@@ -211,6 +237,15 @@ mod tests {
             Event::BreakerClosed { backend: a() },
             rate(80.0, 40.0),
             rate(40.0, 44.0),
+            Event::ConfigReloaded {
+                generation: 2,
+                trigger: "SIGHUP".into(),
+                changes: "backends unchanged".into(),
+            },
+            Event::ConfigReloadRefused {
+                trigger: "POST /reload".into(),
+                problems: vec!["a: x".into(), "b: y".into()],
+            },
         ];
         let shown: Vec<(log::Level, String)> =
             events.iter().map(|e| (e.level(), e.to_string())).collect();
@@ -231,6 +266,14 @@ mod tests {
             (
                 Info,
                 "adaptive: recover rate 40.0 -> 44.0 req/s (P95 900ms above 500ms)",
+            ),
+            (
+                Info,
+                "configuration reloaded (SIGHUP): generation 2; backends unchanged",
+            ),
+            (
+                log::Level::Error,
+                "configuration reload (POST /reload) refused, the running configuration is unchanged: a: x; b: y",
             ),
         ];
         let expected: Vec<(log::Level, String)> = expected

@@ -4,7 +4,8 @@
 //!
 //! - [`cli`]: the command line (§1); `main.rs` only calls [`cli::main`].
 //! - [`config`]: YAML → validated [`config::Config`], with every problem reported by key path,
-//!   and the startup DNS resolution with the anti-SSRF check. The only module that knows serde.
+//!   and the DNS resolution with the anti-SSRF check; the [`config::ConfigHandle`] the running
+//!   server reads it through. The only module that knows serde.
 //! - [`server`]: wires concrete types into a Pingora server; the only place that does.
 //! - [`proxy`]: the one `ProxyHttp` implementation; each phase delegates to a leaf module.
 //! - [`http2`]: HTTP/2 client connections (h2, h2c): Pingora's streams, Aegis's flood limits.
@@ -18,7 +19,8 @@
 //!   and the dashboard read.
 //! - [`reply`]: the answers Aegis writes itself ([`reply::LocalReply`]): its own refusals and
 //!   upstream failures.
-//! - [`admin`]: the admin listener (`/metrics`, `/status`, `/healthz`).
+//! - [`reload`]: a new config file applied to the running process (§12.1), keeping state.
+//! - [`admin`]: the admin listener (`/metrics`, `/status`, `/healthz`, `POST /reload`).
 //! - [`tui`]: the terminal dashboard (local or fed by a remote `/status`).
 //! - [`tls`]: TLS termination on the listeners: certificates (checked at load), SNI choice,
 //!   the handshake under a deadline, the `redirect_to_https` target.
@@ -47,6 +49,7 @@ pub mod limit;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;
+pub mod reload;
 pub mod reply;
 pub mod security;
 pub mod server;

@@ -106,12 +106,15 @@ impl ShutdownSignalWatch for ShutdownSignals {
 }
 
 /// The operator's other signals (§14.4): SIGUSR1 reopens `logging.file` (logrotate moves the
-/// file, then signals), SIGHUP is the reload signal. Their default action would end the process,
-/// so both are caught for as long as it runs (the shutdown watch is not followed: a rotation
-/// during a drain must not kill the process either).
+/// file, then signals), SIGHUP reloads the configuration (§12.1). Their default action would
+/// end the process, so both are caught for as long as it runs (the shutdown watch is not
+/// followed: a rotation during a drain must not kill the process either).
 pub struct OperatorSignals {
     /// The process is a daemon: its standard error is the log file and follows it.
     pub daemon: bool,
+    /// What SIGHUP does: reload the config file (`reload::Reloader`, which logs, records and
+    /// counts the outcome). Blocking; run off the async workers.
+    pub on_hangup: Arc<dyn Fn() + Send + Sync>,
 }
 
 #[async_trait]
@@ -133,10 +136,17 @@ impl BackgroundService for OperatorSignals {
                     Ok(None) => log::info!("SIGUSR1: logs go to stdout; no file to reopen"),
                     Err(e) => log::error!("SIGUSR1: {e}"),
                 },
-                _ = hup.recv() => log::warn!(
-                    "SIGHUP: configuration reload is not available in this version; the running \
-                     configuration is unchanged (restart, or upgrade with -u, to apply a new one)"
-                ),
+                _ = hup.recv() => {
+                    log::info!("SIGHUP: reloading the configuration");
+                    // DNS and file reads: off the async workers.
+                    let reload = tokio::task::spawn_blocking({
+                        let on_hangup = self.on_hangup.clone();
+                        move || on_hangup()
+                    });
+                    if let Err(e) = reload.await {
+                        log::error!("SIGHUP: the reload failed to run: {e}");
+                    }
+                }
             }
         }
     }

@@ -7,18 +7,17 @@ use crate::balance::health::HealthService;
 use crate::balance::{AdminState, UpstreamPool};
 use crate::capacity::Capacity;
 use crate::cluster::{Cluster, ClusterService};
-use crate::config::{Config, ListenerSettings};
+use crate::config::{Config, ConfigHandle, ListenerSettings};
 use crate::events::EventLog;
-use crate::http2::Http2Config;
 use crate::lifecycle::{self, DrainService, Lifecycle, OperatorSignals, ShutdownSignals};
 use crate::limit::adaptive::{AdaptiveService, AdaptiveStatus};
 use crate::limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::proxy::deadline::HeaderDeadline;
-use crate::proxy::{AegisProxy, ListenerRole, ProxySettings, RequestRules};
-use crate::status::snapshot::CertificateSnapshot;
+use crate::proxy::{AegisProxy, ListenerRole};
+use crate::reload::{Reloader, Targets, Trigger};
 use crate::status::{Observer, SamplerService, Sources, StaticInfo};
-use crate::tls::Terminator;
+use crate::tls::{CertificateResolver, Terminator};
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::{Opt, ServerConf};
@@ -44,10 +43,15 @@ pub struct RunOptions {
     pub dashboard: bool,
     /// The file logs go to, if not stdout; a daemon's standard error goes there too.
     pub log_file: Option<std::path::PathBuf>,
+    /// The config file (reloads read it again) and the SHA-256 of what was loaded.
+    pub config_path: std::path::PathBuf,
+    pub config_sha256: String,
 }
 
 /// The shared state built from a config, before any socket is opened.
 pub struct Components {
+    /// The configuration, as one value a reload swaps.
+    pub config: Arc<ConfigHandle>,
     pub events: Arc<EventLog>,
     pub pool: Arc<UpstreamPool>,
     pub lifecycle: Arc<Lifecycle>,
@@ -61,12 +65,14 @@ pub struct Components {
 }
 
 impl Components {
-    pub fn new(config: &Config, capacity: Capacity) -> Self {
+    pub fn new(config: Arc<ConfigHandle>, capacity: Capacity) -> Self {
+        let handle = config;
+        let config = &*handle.current();
         let capacity = Arc::new(capacity);
         let events = Arc::new(EventLog::new());
         let pool = Arc::new(UpstreamPool::new(config, events.clone()));
         let lifecycle = Lifecycle::new();
-        let metrics = Arc::new(Metrics::new(config.backends.len()));
+        let metrics = Arc::new(Metrics::new());
         let cluster = config.cluster.enabled().then(|| {
             Arc::new(Cluster::new(
                 config.cluster.clone(),
@@ -83,14 +89,10 @@ impl Components {
         let info = StaticInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
             listen: listeners_label(config),
-            certificates: certificates(config),
-            threshold_ms: config.adaptive.latency_threshold.as_secs_f64() * 1000.0,
-            min_rate: config.adaptive.min_rate,
-            max_rate: config.adaptive.max_rate,
-            adaptive_enabled: config.adaptive.enabled,
         };
         let observer = Arc::new(Observer::new(Sources {
             info,
+            config: handle.clone(),
             metrics: metrics.clone(),
             pool: pool.clone(),
             limiter: limiter.clone(),
@@ -101,8 +103,10 @@ impl Components {
             cluster: cluster
                 .clone()
                 .map(|c| c as Arc<dyn crate::status::snapshot::ClusterSource>),
+            reload: std::sync::OnceLock::new(),
         }));
         Components {
+            config: handle,
             events,
             pool,
             lifecycle,
@@ -159,7 +163,8 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         conf.upstream_keepalive_pool_size,
         config.backends.len(),
     );
-    let components = Components::new(&config, capacity);
+    let components = Components::new(ConfigHandle::new(config), capacity);
+    let config = components.config.current();
     let opt = Opt {
         upgrade: options.upgrade,
         daemon: options.daemon,
@@ -168,42 +173,50 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    for listener in &config.listeners {
-        server.add_service(listener_service(
-            &config,
-            &components,
-            listener,
-            &server.configuration,
-        )?);
+    let mut resolvers = Vec::new();
+    for (index, listener) in config.listeners.iter().enumerate() {
+        let (service, resolver) = listener_service(&components, listener, &server.configuration)?;
+        server.add_service(service);
+        resolvers.extend(resolver.map(|r| (index, r)));
     }
+    let reloader = Arc::new(Reloader::new(
+        options.config_path.clone(),
+        options.config_sha256.clone(),
+        Targets {
+            config: components.config.clone(),
+            pool: components.pool.clone(),
+            limiter: components.limiter.clone(),
+            events: components.events.clone(),
+            resolvers,
+        },
+    ));
+    components.observer.attach_config(reloader.clone());
 
     let health = HealthService::new(
         components.pool.clone(),
         components.capacity.clone(),
-        &config.health_check,
-    )?;
+        components.config.clone(),
+    );
     server.add_service(background_service("health checks", health));
     server.add_service(background_service(
         "sampler",
         SamplerService(components.observer.clone()),
     ));
-    if config.adaptive.enabled {
-        server.add_service(background_service(
-            "adaptive",
-            AdaptiveService {
-                settings: config.adaptive.clone(),
-                limiter: components.limiter.clone(),
-                metrics: components.metrics.clone(),
-                pool: components.pool.clone(),
-                events: components.events.clone(),
-                status: components.adaptive.clone(),
-                cluster: components
-                    .cluster
-                    .clone()
-                    .map(|c| c as Arc<dyn crate::limit::adaptive::ClusterRate>),
-            },
-        ));
-    }
+    // Always running: `adaptive.enabled` is read at each evaluation (a reload may turn it on).
+    server.add_service(background_service(
+        "adaptive",
+        AdaptiveService {
+            config: components.config.clone(),
+            limiter: components.limiter.clone(),
+            pool: components.pool.clone(),
+            events: components.events.clone(),
+            status: components.adaptive.clone(),
+            cluster: components
+                .cluster
+                .clone()
+                .map(|c| c as Arc<dyn crate::limit::adaptive::ClusterRate>),
+        },
+    ));
     if let Some(cluster) = &components.cluster {
         server.add_service(background_service(
             "cluster sync",
@@ -228,6 +241,7 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
                 admin: Arc::new(Admin {
                     observer: components.observer.clone(),
                     pool: components.pool.clone(),
+                    reloader: reloader.clone(),
                     auth: AdminAuth::new(
                         config.admin.token.clone(),
                         config.admin.address.ip().is_loopback(),
@@ -258,6 +272,12 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         "operator signals",
         OperatorSignals {
             daemon: options.daemon,
+            on_hangup: {
+                let reloader = reloader.clone();
+                Arc::new(move || {
+                    reloader.reload(Trigger::Signal);
+                })
+            },
         },
     ));
     let pid_file = options.daemon.then(|| config.server.pid_file.clone());
@@ -280,38 +300,25 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     lifecycle::finish(pid_file.as_deref())
 }
 
+/// A public listener's Pingora service.
+type ListenerService = Service<HeaderDeadline<HttpProxy<AegisProxy>>>;
+
 /// The Pingora service of one listener: its own proxy instance (which knows whether the
-/// listener is TLS or redirects) inside the connection loop of `proxy::deadline`.
+/// listener is TLS or redirects) inside the connection loop of `proxy::deadline`; with TLS, the
+/// certificate resolver a reload swaps.
 fn listener_service(
-    config: &Config,
     components: &Components,
     listener: &ListenerSettings,
     server_conf: &Arc<ServerConf>,
-) -> anyhow::Result<Service<HeaderDeadline<HttpProxy<AegisProxy>>>> {
+) -> anyhow::Result<(ListenerService, Option<Arc<CertificateResolver>>)> {
     let proxy = AegisProxy {
         pool: components.pool.clone(),
         limiter: components.limiter.clone(),
         metrics: components.metrics.clone(),
         lifecycle: components.lifecycle.clone(),
         capacity: components.capacity.clone(),
-        rules: RequestRules {
-            allowed_methods: config
-                .server
-                .allowed_methods
-                .iter()
-                .filter_map(|m| http::Method::from_bytes(m.as_bytes()).ok())
-                .collect(),
-            allowed_hosts: config.server.allowed_hosts.clone(),
-            max_header_bytes: config.server.max_header_bytes,
-            max_body_bytes: config.server.max_body_bytes,
-        },
-        settings: ProxySettings {
-            max_retries: config.upstream.max_retries,
-            read_timeout: config.server.read_timeout,
-            write_timeout: config.server.write_timeout,
-            allow: config.server.allowed_methods.join(", "),
-        },
-        listener: ListenerRole::new(listener, &config.security.hsts),
+        config: components.config.clone(),
+        listener: ListenerRole::new(listener),
     };
     let mut http_proxy = HttpProxy::new(proxy, server_conf.clone());
     http_proxy.handle_init_modules();
@@ -323,29 +330,17 @@ fn listener_service(
     let tls = match &listener.tls {
         None => None,
         Some(tls) => Some(Arc::new(
-            Terminator::new(
-                tls,
-                listener.http2,
-                config.server.read_timeout,
-                components.metrics.clone(),
-            )
-            .ok_or_else(|| {
+            Terminator::new(tls, listener.http2, components.metrics.clone()).ok_or_else(|| {
                 anyhow::anyhow!("listener {}: no certificate loaded", listener.address)
             })?,
         )),
     };
+    let resolver = tls.as_ref().map(|t| t.resolver().clone());
     let app = HeaderDeadline {
         inner: Arc::new(http_proxy),
-        read_timeout: config.server.read_timeout,
-        idle_timeout: config.server.idle_timeout,
+        config: components.config.clone(),
         tls,
         h2c: listener.h2c,
-        http2: Http2Config {
-            settings: config.http2.clone(),
-            max_header_bytes: config.server.max_header_bytes,
-            read_timeout: config.server.read_timeout,
-            idle_timeout: config.server.idle_timeout,
-        },
     };
     let mut service = Service::new(format!("aegis {}", listener.describe()), app);
     // Pingora's 64 KiB L4 read buffer is meant for TLS record reads; for plain HTTP/1 it only
@@ -359,7 +354,7 @@ fn listener_service(
     // Beyond `server.max_connections` (counted over every listener), clients wait in the
     // listen backlog (see `capacity`).
     service.set_accept_gate(components.capacity.gate());
-    Ok(service)
+    Ok((service, resolver))
 }
 
 /// Every listener, for logs and the dashboard header: `http://0.0.0.0:8080, https://…`.
@@ -370,27 +365,6 @@ pub fn listeners_label(config: &Config) -> String {
         .map(ListenerSettings::describe)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The TLS listeners' certificates, each once, for the expiry gauge.
-fn certificates(config: &Config) -> Vec<CertificateSnapshot> {
-    let mut out: Vec<CertificateSnapshot> = Vec::new();
-    let loaded = config
-        .listeners
-        .iter()
-        .filter_map(|l| l.tls.as_ref())
-        .flat_map(|tls| tls.certificates.iter())
-        .filter_map(|spec| spec.loaded.as_ref());
-    for certificate in loaded {
-        let name = certificate.primary_name().to_string();
-        if !out.iter().any(|c| c.name == name) {
-            out.push(CertificateSnapshot {
-                name,
-                expires_unix: certificate.not_after,
-            });
-        }
-    }
-    out
 }
 
 /// The dashboard on its own thread; `q` starts a graceful shutdown, and the dashboard closes

@@ -4,20 +4,10 @@
 mod common;
 
 use common::http::{assert_refused, raw, Response};
-use common::{run_aegis, scratch_dir, wait_until, Aegis};
+use common::{run_aegis, scratch_dir, token_file, wait_until, Aegis};
 use fake_backends::FakeBackend;
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::Duration;
-
-/// A token file with `mode`, in a fresh directory.
-fn token_file(token: &str, mode: u32) -> PathBuf {
-    let file = scratch_dir().join("admin.token");
-    std::fs::write(&file, format!("{token}\n")).expect("write token");
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).expect("chmod");
-    file
-}
 
 fn admin_yaml(token_file: &std::path::Path) -> String {
     format!("admin:\n  token_file: {}\n", token_file.display())

@@ -1,7 +1,8 @@
 //! The admin listener (§7.3), separate from the public port: `GET /metrics` (Prometheus text),
 //! `GET /status` (the snapshot as JSON), `GET /healthz` (200 while serving, 503 while
-//! draining), and the runtime control of §12.2: `POST /backends/{id}/drain` and `/enable`.
-//! Every request passes [`auth::AdminAuth::check`] first (`auth.rs`).
+//! draining), and the runtime control of §12.2: `POST /backends/{id}/drain` and `/enable`, and
+//! `POST /reload` (§12.1: the config file applied again; 200 with the new generation, or 422
+//! with every problem). Every request passes [`auth::AdminAuth::check`] first (`auth.rs`).
 //!
 //! It runs as a Pingora background service with its own small HTTP/1.1 responder (requests read
 //! with `httparse`, the parser under Pingora's own HTTP/1 code), and keeps
@@ -16,6 +17,7 @@ mod reply;
 pub use reply::Reply;
 
 use crate::balance::{AdminState, UpstreamPool};
+use crate::reload::{Outcome, Reloader, Trigger};
 use crate::security::headers::SECURITY_HEADERS;
 use crate::status::Observer;
 use async_trait::async_trait;
@@ -50,7 +52,17 @@ pub struct AdminService {
 pub struct Admin {
     pub observer: Arc<Observer>,
     pub pool: Arc<UpstreamPool>,
+    pub reloader: Arc<Reloader>,
     pub auth: AdminAuth,
+}
+
+/// What a `POST` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action<'a> {
+    /// `POST /backends/{id}/drain` or `/enable`.
+    Backend(&'a str, AdminState),
+    /// `POST /reload`.
+    Reload,
 }
 
 /// One admin request, as routed.
@@ -66,7 +78,8 @@ pub struct Request<'a> {
 
 impl Admin {
     /// Checks the request's access (see [`AdminAuth::check`]), then answers it. A method the
-    /// path does not take is answered 405 first.
+    /// path does not take is answered 405 first. Blocking for `POST /reload` (it reads files
+    /// and resolves names): run `POST`s off the async workers.
     pub fn route(&self, request: &Request, now: Instant) -> Reply {
         let path = request.path.split('?').next().unwrap_or_default();
         let action = parse_action(path);
@@ -83,7 +96,22 @@ impl Admin {
         }
         match action {
             None => self.read(path),
-            Some((id, state)) => self.act(id, state),
+            Some(Action::Backend(id, state)) => self.act(id, state),
+            Some(Action::Reload) => self.reload(),
+        }
+    }
+
+    /// `POST /reload`.
+    fn reload(&self) -> Reply {
+        match self.reloader.reload(Trigger::Admin) {
+            Outcome::Applied { generation } => Reply::json(
+                200,
+                &serde_json::json!({"result": "applied", "generation": generation}).to_string(),
+            ),
+            Outcome::Refused { errors } => Reply::json(
+                422,
+                &serde_json::json!({"result": "refused", "errors": errors}).to_string(),
+            ),
         }
     }
 
@@ -122,12 +150,16 @@ impl Admin {
     }
 }
 
-/// The action a `POST` path asks for: `/backends/{id}/drain` or `/backends/{id}/enable`.
-fn parse_action(path: &str) -> Option<(&str, AdminState)> {
+/// The action a `POST` path asks for: `/backends/{id}/drain`, `/backends/{id}/enable` or
+/// `/reload`.
+fn parse_action(path: &str) -> Option<Action<'_>> {
+    if path == "/reload" {
+        return Some(Action::Reload);
+    }
     let (id, verb) = path.strip_prefix("/backends/")?.rsplit_once('/')?;
     match verb {
-        "drain" => Some((id, AdminState::Drained)),
-        "enable" => Some((id, AdminState::Enabled)),
+        "drain" => Some(Action::Backend(id, AdminState::Drained)),
+        "enable" => Some(Action::Backend(id, AdminState::Enabled)),
         _ => None,
     }
 }
@@ -141,7 +173,9 @@ fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         413 => "Content Too Large",
+        422 => "Unprocessable Entity",
         429 => "Too Many Requests",
+        500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "",
     }
@@ -247,7 +281,30 @@ async fn serve(mut stream: TcpStream, client: IpAddr, admin: Arc<Admin>) {
                 authorization,
                 client,
             };
-            (method, admin.route(&request, Instant::now()))
+            let reply = if method == "POST" {
+                // An action may be a reload (files, DNS): off the async workers.
+                let (path, authorization) = (path.to_string(), authorization.map(<[u8]>::to_vec));
+                let admin = admin.clone();
+                let routed = tokio::task::spawn_blocking(move || {
+                    let request = Request {
+                        method: "POST",
+                        path: &path,
+                        authorization: authorization.as_deref(),
+                        client,
+                    };
+                    admin.route(&request, Instant::now())
+                });
+                routed.await.unwrap_or_else(|e| {
+                    log::error!(
+                        "admin: {method} {path} failed to run: {e}",
+                        path = request.path
+                    );
+                    Reply::json(500, r#"{"error":"internal error"}"#)
+                })
+            } else {
+                admin.route(&request, Instant::now())
+            };
+            (method, reply)
         }
         Head::Incomplete | Head::Malformed => ("", Reply::json(400, r#"{"error":"bad request"}"#)),
     };
@@ -345,15 +402,17 @@ mod tests {
         let cases = [
             (
                 "/backends/http-a:1/drain",
-                Some(("http-a:1", AdminState::Drained)),
+                Some(Action::Backend("http-a:1", AdminState::Drained)),
             ),
             (
                 "/backends/http-a:1/enable",
-                Some(("http-a:1", AdminState::Enabled)),
+                Some(Action::Backend("http-a:1", AdminState::Enabled)),
             ),
             ("/backends/http-a:1/other", None),
             ("/backends/drain", None),
             ("/status", None),
+            ("/reload", Some(Action::Reload)),
+            ("/reload/", None),
         ];
         for (path, expected) in cases {
             assert_eq!(parse_action(path), expected, "{path}");

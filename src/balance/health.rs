@@ -1,42 +1,80 @@
 //! Active health checks (§4.2) on Pingora's machinery: one `HttpHealthCheck` per backend (each
-//! with its own Host and SNI), run by `pingora-load-balancing`'s `HealthCheckService` every
-//! `health_check.interval`, with the thresholds of the config. Every probe result also feeds
-//! warm-up, and health flips update the pool.
+//! with its own Host and SNI), run over a `pingora-load-balancing` `HealthRegistry`, whose
+//! per-target `Health` applies the thresholds. Every probe result also feeds warm-up, and
+//! health flips update the pool.
+//!
+//! The loop is Aegis's own (Pingora's `HealthCheckService` fixes its interval when it starts):
+//! before each pass it reads the current members of the pool and `health_check` settings, so a
+//! reload's new interval, path, timeout, thresholds and backends apply from the next pass, and
+//! a reload that adds backends wakes it for a pass at once (their first probe lets them join).
+//! The registry's targets are keyed by the backend's serial, not its address, so a kept backend
+//! keeps its probe history even if its host now resolves elsewhere.
 
-use super::UpstreamPool;
+use super::{Backend, UpstreamPool};
 use crate::capacity::{Capacity, LocalResource};
-use crate::config::HealthCheckSettings;
+use crate::config::{ConfigHandle, HealthCheckSettings};
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::prelude::HttpPeer;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use pingora_core::{Error, ErrorType, Result};
 use pingora_http::RequestHeader;
-use pingora_load_balancing::discovery::Static;
+use pingora_load_balancing::discovery::ServiceDiscovery;
 use pingora_load_balancing::health_check::{HealthCheck, HttpHealthCheck};
-use pingora_load_balancing::{Backend, Backends, HealthCheckService, HealthRegistry};
+use pingora_load_balancing::{Backend as Target, Backends, HealthRegistry};
 use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The probe for each backend, found by the backend's pinned address.
-struct ProbeSet {
-    probes: HashMap<SocketAddr, (usize, HttpHealthCheck)>,
-    pool: Arc<UpstreamPool>,
-    capacity: Arc<Capacity>,
+/// The probes of one pass, by backend serial.
+struct Probes {
+    by_serial: HashMap<u64, (Arc<Backend>, HttpHealthCheck)>,
     timeout: Duration,
     healthy_threshold: usize,
     unhealthy_threshold: usize,
 }
 
+/// The `HealthCheck` the registry runs: finds a target's probe by backend serial.
+struct ProbeSet {
+    probes: Arc<ArcSwap<Probes>>,
+    pool: Arc<UpstreamPool>,
+    capacity: Arc<Capacity>,
+}
+
+/// The registry's target for a backend. Pingora identifies a target by address and weight;
+/// Aegis puts the backend's serial in `weight` (nothing here balances by it), so that every
+/// backend is its own target and keeps its `Health` when its address changes.
+fn target(backend: &Backend) -> Target {
+    Target {
+        addr: pingora::protocols::l4::socket::SocketAddr::Inet(backend.addr),
+        weight: backend.serial as usize,
+        ext: Default::default(),
+    }
+}
+
+fn serial_of(target: &Target) -> u64 {
+    target.weight as u64
+}
+
+impl ProbeSet {
+    fn find(&self, target: &Target) -> Option<Arc<Backend>> {
+        self.probes
+            .load()
+            .by_serial
+            .get(&serial_of(target))
+            .map(|(backend, _)| backend.clone())
+    }
+}
+
 #[async_trait]
 impl HealthCheck for ProbeSet {
-    async fn check(&self, target: &Backend) -> Result<()> {
-        let Some((index, probe)) = self.probes.get(&addr_of(target)) else {
+    async fn check(&self, target: &Target) -> Result<()> {
+        let probes = self.probes.load_full();
+        let Some((backend, probe)) = probes.by_serial.get(&serial_of(target)) else {
             return Error::e_explain(ErrorType::InternalError, "unknown health check target");
         };
-        let result = match tokio::time::timeout(self.timeout, probe.check(target)).await {
+        let result = match tokio::time::timeout(probes.timeout, probe.check(target)).await {
             Ok(result) => result,
             Err(_) => Error::e_explain(ErrorType::ReadTimedout, "health check timed out"),
         };
@@ -47,120 +85,155 @@ impl HealthCheck for ProbeSet {
                 // (Pingora's health machinery has no "no result"), so an overload cannot mark
                 // a healthy backend down.
                 self.capacity.record_local_error(kind);
-                return if self.pool.backends()[*index].is_healthy() {
-                    Ok(())
-                } else {
-                    result
-                };
+                return if backend.is_healthy() { Ok(()) } else { result };
             }
         }
-        self.pool.observe_probe(*index, result.is_ok());
+        self.pool.observe_probe(backend, result.is_ok());
         result
     }
 
-    async fn health_status_change(&self, target: &Backend, healthy: bool) {
-        if let Some((index, _)) = self.probes.get(&addr_of(target)) {
-            self.pool.set_healthy(*index, healthy);
+    async fn health_status_change(&self, target: &Target, healthy: bool) {
+        if let Some(backend) = self.find(target) {
+            self.pool.set_healthy(&backend, healthy);
         }
     }
 
-    fn backend_summary(&self, target: &Backend) -> String {
-        match self.probes.get(&addr_of(target)) {
-            Some((index, _)) => self.pool.backends()[*index].spec.url.clone(),
+    fn backend_summary(&self, target: &Target) -> String {
+        match self.find(target) {
+            Some(backend) => backend.spec.url.clone(),
             None => format!("{target:?}"),
         }
     }
 
     fn health_threshold(&self, success: bool) -> usize {
+        let probes = self.probes.load();
         if success {
-            self.healthy_threshold
+            probes.healthy_threshold
         } else {
-            self.unhealthy_threshold
+            probes.unhealthy_threshold
         }
     }
 }
 
-fn addr_of(target: &Backend) -> SocketAddr {
-    match target.addr {
-        pingora::protocols::l4::socket::SocketAddr::Inet(addr) => addr,
-        _ => SocketAddr::from(([0, 0, 0, 0], 0)),
+/// The probe of one backend under `settings`.
+fn probe(backend: &Backend, settings: &HealthCheckSettings) -> Result<HttpHealthCheck> {
+    let mut probe = HttpHealthCheck::new(&backend.spec.host_header, backend.spec.tls);
+    let mut req = RequestHeader::build("GET", settings.path.as_bytes(), None)?;
+    req.insert_header("Host", &backend.spec.host_header)?;
+    req.insert_header("User-Agent", "aegis-health-check")?;
+    probe.req = req;
+    let sni = if backend.spec.tls {
+        backend.spec.host.clone()
+    } else {
+        String::new()
+    };
+    let mut peer = HttpPeer::new(backend.addr, backend.spec.tls, sni);
+    peer.options.connection_timeout = Some(settings.timeout);
+    peer.options.total_connection_timeout = Some(settings.timeout);
+    peer.options.read_timeout = Some(settings.timeout);
+    probe.peer_template = peer;
+    // Any 2xx is healthy (§4.2); Pingora's default accepts only 200.
+    probe.validator = Some(Box::new(|resp| {
+        if resp.status.is_success() {
+            Ok(())
+        } else {
+            Error::e_explain(
+                ErrorType::CustomCode("health check status", resp.status.as_u16()),
+                "health check answered non-2xx",
+            )
+        }
+    }));
+    Ok(probe)
+}
+
+/// The pool's current members, as the registry's service discovery.
+struct Members(Arc<UpstreamPool>);
+
+#[async_trait]
+impl ServiceDiscovery for Members {
+    async fn discover(&self) -> Result<(BTreeSet<Target>, HashMap<u64, bool>)> {
+        let targets = self.0.backends().iter().map(|b| target(b)).collect();
+        Ok((targets, HashMap::new()))
     }
 }
 
-/// The health-check background service: publishes the backends to a health registry once, then
-/// runs Pingora's `HealthCheckService` until shutdown.
+/// The health-check background service.
 pub struct HealthService {
-    backends: Backends,
-    checks: HealthCheckService,
+    probes: Arc<ArcSwap<Probes>>,
+    pool: Arc<UpstreamPool>,
+    view: Backends,
+    registry: Arc<HealthRegistry>,
+    config: Arc<ConfigHandle>,
 }
 
 impl HealthService {
     pub fn new(
         pool: Arc<UpstreamPool>,
         capacity: Arc<Capacity>,
-        settings: &HealthCheckSettings,
-    ) -> pingora::Result<Self> {
-        let mut probes = HashMap::new();
-        let mut targets = BTreeSet::new();
-        for backend in pool.backends() {
-            let mut probe = HttpHealthCheck::new(&backend.spec.host_header, backend.spec.tls);
-            let mut req = RequestHeader::build("GET", settings.path.as_bytes(), None)?;
-            req.insert_header("Host", &backend.spec.host_header)?;
-            req.insert_header("User-Agent", "aegis-health-check")?;
-            probe.req = req;
-            let sni = if backend.spec.tls {
-                backend.spec.host.clone()
-            } else {
-                String::new()
-            };
-            let mut peer = HttpPeer::new(backend.addr, backend.spec.tls, sni);
-            peer.options.connection_timeout = Some(settings.timeout);
-            peer.options.total_connection_timeout = Some(settings.timeout);
-            peer.options.read_timeout = Some(settings.timeout);
-            probe.peer_template = peer;
-            // Any 2xx is healthy (§4.2); Pingora's default accepts only 200.
-            probe.validator = Some(Box::new(|resp| {
-                if resp.status.is_success() {
-                    Ok(())
-                } else {
-                    Error::e_explain(
-                        ErrorType::CustomCode("health check status", resp.status.as_u16()),
-                        "health check answered non-2xx",
-                    )
-                }
-            }));
-            probes.insert(backend.addr, (backend.index, probe));
-            targets.insert(Backend {
-                addr: pingora::protocols::l4::socket::SocketAddr::Inet(backend.addr),
-                weight: 1,
-                ext: Default::default(),
-            });
-        }
-        let registry = Arc::new(HealthRegistry::new());
+        config: Arc<ConfigHandle>,
+    ) -> Self {
+        let probes = Arc::new(ArcSwap::from_pointee(Probes {
+            by_serial: HashMap::new(),
+            timeout: Duration::from_secs(1),
+            healthy_threshold: 1,
+            unhealthy_threshold: 1,
+        }));
+        // Targets are keyed by backend serial alone (see `target`).
+        let registry = Arc::new(HealthRegistry::with_equivalence(serial_of));
         registry.set_health_check(Box::new(ProbeSet {
+            probes: probes.clone(),
+            pool: pool.clone(),
+            capacity,
+        }));
+        let view =
+            Backends::new_with_health_registry(Box::new(Members(pool.clone())), registry.clone());
+        HealthService {
             probes,
             pool,
-            capacity,
+            view,
+            registry,
+            config,
+        }
+    }
+
+    /// Rebuilds the probes from the pool's members and the current settings, and publishes the
+    /// members to the registry.
+    async fn refresh(&self) -> HealthCheckSettings {
+        let settings = self.config.current().health_check.clone();
+        let mut by_serial = HashMap::new();
+        for backend in self.pool.backends() {
+            match probe(&backend, &settings) {
+                Ok(probe) => {
+                    by_serial.insert(backend.serial, (backend, probe));
+                }
+                Err(e) => log::error!("cannot build the probe of {}: {e}", backend.spec.url),
+            }
+        }
+        self.probes.store(Arc::new(Probes {
+            by_serial,
             timeout: settings.timeout,
             healthy_threshold: settings.healthy_threshold as usize,
             unhealthy_threshold: settings.unhealthy_threshold as usize,
         }));
-        let backends = Backends::new_with_health_registry(Static::new(targets), registry.clone());
-        let mut checks = HealthCheckService::new(registry);
-        checks.health_check_frequency = Some(settings.interval);
-        checks.parallel_health_check = true;
-        Ok(HealthService { backends, checks })
+        if let Err(e) = self.view.update(|_| {}).await {
+            log::error!("cannot publish backends to the health checks: {e}");
+        }
+        settings
     }
 }
 
 #[async_trait]
 impl BackgroundService for HealthService {
-    async fn start(&self, shutdown: ShutdownWatch) {
-        if let Err(e) = self.backends.update(|_| {}).await {
-            log::error!("cannot publish backends to the health checks: {e}");
-            return;
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        loop {
+            let settings = self.refresh().await;
+            self.registry.run_health_check(true).await;
+            tokio::select! {
+                _ = tokio::time::sleep(settings.interval) => {}
+                _ = self.pool.probe_now.notified() => {}
+                _ = shutdown.changed() => break,
+            }
         }
-        self.checks.start(shutdown).await;
         log::info!("health checks stopped");
     }
 }

@@ -43,6 +43,11 @@ impl BreakerCell {
         }
     }
 
+    /// Takes new thresholds, keeping the state (see [`CircuitBreaker::reconfigure`]).
+    pub fn reconfigure(&self, settings: &BreakerSettings) {
+        self.with(|b| b.reconfigure(settings));
+    }
+
     pub fn state(&self) -> BreakerState {
         decode(self.state.load(Ordering::Acquire))
     }

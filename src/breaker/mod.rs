@@ -89,6 +89,15 @@ impl CircuitBreaker {
         self.state
     }
 
+    /// Takes new thresholds (a reload) and keeps the state: an open breaker stays open until
+    /// its (new) `open_timeout` from when it opened.
+    pub fn reconfigure(&mut self, settings: &BreakerSettings) {
+        self.failure_threshold = settings.failure_threshold;
+        self.success_threshold = settings.success_threshold;
+        self.open_timeout = settings.open_timeout;
+        self.half_open_max = settings.half_open_max_requests;
+    }
+
     /// Consecutive failures counted while closed.
     pub fn consecutive_failures(&self) -> u32 {
         self.failures

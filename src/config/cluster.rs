@@ -55,7 +55,7 @@ fn mask_password(url: &url::Url) -> String {
 }
 
 /// `cluster`: several instances sharing one set of limits through Redis (§13).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterSettings {
     /// `cluster.redis_url`, unset by default (one instance): `redis://` or `rediss://`.
     pub redis_url: Option<RedisUrl>,
@@ -241,10 +241,7 @@ mod tests {
     const BACKENDS: &str = "backends:\n  - url: http://a.example\n";
 
     fn errors(text: &str) -> Vec<String> {
-        match parse(&format!("{BACKENDS}{text}")) {
-            Ok(_) => vec![],
-            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
-        }
+        crate::config::problems(&format!("{BACKENDS}{text}"))
     }
 
     #[test]

@@ -92,12 +92,7 @@ mod tests {
     use super::*;
     use crate::config::parse;
 
-    fn errors(text: &str) -> Vec<String> {
-        match parse(text) {
-            Ok(_) => vec![],
-            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
-        }
-    }
+    use crate::config::problems as errors;
 
     #[test]
     fn defaults_apply_without_the_section() {

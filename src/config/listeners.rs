@@ -344,11 +344,7 @@ mod tests {
     use super::*;
 
     fn errors(text: &str) -> Vec<String> {
-        let text = format!("{text}backends:\n  - url: http://a.example\n");
-        match crate::config::parse(&text) {
-            Ok(_) => vec![],
-            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
-        }
+        crate::config::problems(&format!("{text}backends:\n  - url: http://a.example\n"))
     }
 
     #[test]

@@ -1,37 +1,63 @@
 //! Configuration: the YAML file (`raw`), its validation into domain types (`validate`, with the
-//! field conversions of `checker` and the URL rules of `backend_url`), and the startup resolution
-//! of backend hosts with the anti-SSRF check (`resolve`).
+//! field conversions of `checker` and the URL rules of `backend_url`), and the resolution of
+//! backend hosts with the anti-SSRF check (`resolve`) and of certificate files
+//! (`certificates`), both done when a file is loaded.
+//!
+//! Each section has its own file with its settings struct, the struct's `Default` (the one place
+//! its defaults live, as SPEC §2 lists them) and its checks: `server`, `backends` (`backends`
+//! and `upstream`), `health`, `limits` (`rate_limit` and `adaptive`), `breaker`, `logging`,
+//! `admin` (`admin` and `tui`), `security` (`security` and `development`), `hsts`,
+//! `listeners`, `http2`, `cluster`. Every field's doc comment names its key, its default and
+//! its effect.
+//!
+//! The running server holds the loaded [`Config`] as one immutable value in a [`ConfigHandle`],
+//! which a reload swaps whole (`handle`).
 //!
 //! This is the only module that knows serde. Everything else reads [`Config`], whose values are
 //! already checked: ports are in range, durations are positive, backends are pinned to the
 //! addresses that passed the SSRF check.
 
+mod admin;
 mod backend_url;
+mod backends;
+mod breaker;
 mod certificates;
 mod checker;
 mod cluster;
+mod handle;
+mod health;
 mod hsts;
 mod http2;
+mod limits;
 mod listeners;
+mod logging;
 mod raw;
 mod resolve;
 mod secret;
+mod security;
+mod server;
 mod validate;
 
-use ipnet::IpNet;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
+pub use admin::{AdminSettings, TuiSettings};
+pub use backends::{BackendSpec, UpstreamSettings, MAX_BACKENDS, MAX_WEIGHT};
+pub use breaker::BreakerSettings;
 pub use certificates::{load_certificates, LoadedCertificate, Validity, EXPIRY_WARNING};
 pub use cluster::{ClusterSettings, RedisUrl};
+pub use handle::ConfigHandle;
+pub use health::HealthCheckSettings;
 pub use hsts::HstsSettings;
 pub use http2::Http2Settings;
+pub use limits::{AdaptiveSettings, RateLimitSettings};
 pub use listeners::{CertificateSpec, ListenerSettings, ListenerTls, TlsVersion};
+pub use logging::{parse_level, LogFormat, LoggingSettings};
 pub use resolve::resolve_backends;
 pub use secret::{read_secret_file, Secret};
-pub use validate::{parse, parse_level};
+pub use security::{DevelopmentSettings, SecuritySettings};
+pub use server::ServerSettings;
+pub use validate::parse;
 
 /// A problem found in the configuration, with the key path it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,173 +92,95 @@ impl fmt::Display for ConfigErrors {
 
 /// Reads, validates and resolves a configuration file: everything `aegis -t` checks.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    load_file(path).map(|(config, _)| config)
+}
+
+/// [`load`], also returning the SHA-256 of the file's bytes (as `/status` shows it). Every
+/// problem is reported, not only the first kind: backend hosts are resolved and certificates
+/// read even when other values are wrong.
+pub fn load_file(path: &Path) -> Result<(Config, String), ConfigErrors> {
+    let bytes = std::fs::read(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             path: path.display().to_string(),
             message: format!("cannot read the config file: {e}"),
         }])
     })?;
-    let mut config = parse(&text)?;
-    resolve_backends(&mut config)?;
-    load_certificates(&mut config)?;
-    Ok(config)
-}
-
-/// The validated configuration. Defaults are those of SPEC §2.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub server: ServerSettings,
-    pub upstream: UpstreamSettings,
-    pub backends: Vec<BackendSpec>,
-    pub health_check: HealthCheckSettings,
-    pub rate_limit: RateLimitSettings,
-    pub adaptive: AdaptiveSettings,
-    pub circuit_breaker: BreakerSettings,
-    pub logging: LoggingSettings,
-    pub tui: TuiSettings,
-    pub admin: AdminSettings,
-    pub development: DevelopmentSettings,
-    pub security: SecuritySettings,
-    /// `listeners` (§11.1); never empty: without the section, one plain listener on
-    /// `server.address:server.port`.
-    pub listeners: Vec<ListenerSettings>,
-    /// Problems that do not stop Aegis (a certificate about to expire), with their key paths.
-    pub warnings: Vec<ConfigError>,
-    pub http2: Http2Settings,
-    pub cluster: ClusterSettings,
-}
-
-#[derive(Debug, Clone)]
-pub struct ServerSettings {
-    /// Listen address; `0.0.0.0` by default, IPv6 allowed.
-    pub address: IpAddr,
-    /// Listen port, 8080 by default.
-    pub port: u16,
-    /// Pingora worker threads; the number of CPU cores by default.
-    pub threads: usize,
-    /// Host allowlist (§3.4); empty means any host.
-    pub allowed_hosts: Vec<String>,
-    /// Methods that pass (§3.1), upper-case.
-    pub allowed_methods: Vec<String>,
-    pub read_timeout: Duration,
-    pub write_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub max_header_bytes: usize,
-    pub max_body_bytes: u64,
-    pub shutdown_timeout: Duration,
-    /// Client connections held at once; beyond it new ones wait in the listen backlog. `None`:
-    /// derived from the open-file limit at startup (see `capacity`).
-    pub max_connections: Option<usize>,
-    pub pid_file: PathBuf,
-    pub upgrade_sock: PathBuf,
-}
-
-impl ServerSettings {
-    /// The public listen address as a socket address.
-    pub fn listen_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.address, self.port)
+    let sha256 = hex(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref());
+    let text = String::from_utf8(bytes).map_err(|_| {
+        ConfigErrors(vec![ConfigError {
+            path: "(file)".into(),
+            message: "not UTF-8 text".into(),
+        }])
+    })?;
+    let (mut config, mut errors) = validate::check(&text)?;
+    // A backend with a wrong entry is left out of `config.backends`, so the key paths of the
+    // resolution would not match the file's: resolve only a list that checked clean.
+    let backends_clean = !errors.iter().any(|e| e.path.starts_with("backends"));
+    if backends_clean {
+        if let Err(e) = resolve_backends(&mut config) {
+            errors.extend(e.0);
+        }
+    }
+    if let Err(e) = load_certificates(&mut config) {
+        errors.extend(e.0);
+    }
+    if errors.is_empty() {
+        Ok((config, sha256))
+    } else {
+        Err(ConfigErrors(errors))
     }
 }
 
+/// Every problem [`parse`] finds in `text`, as an operator reads them (for the sections' tests).
+#[cfg(test)]
+pub(crate) fn problems(text: &str) -> Vec<String> {
+    match parse(text) {
+        Ok(_) => vec![],
+        Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The validated configuration: every value checked, backends pinned to the addresses that
+/// passed the SSRF check, certificates read. Each section's defaults are its `Default` (SPEC §2);
+/// a file with only `backends:` is valid.
 #[derive(Debug, Clone)]
-pub struct UpstreamSettings {
-    pub connect_timeout: Duration,
-    pub response_header_timeout: Duration,
-    pub max_retries: u32,
-}
-
-/// One backend: where it is, how to talk to it, and the address pinned at startup.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackendSpec {
-    /// The URL as normalised: `scheme://host[:port]`.
-    pub url: String,
-    /// `https://` backends are reached over TLS (rustls), with SNI set to `host`.
-    pub tls: bool,
-    /// Host name (or IP literal) from the URL, without brackets.
-    pub host: String,
-    pub port: u16,
-    /// Value of the `Host` header sent upstream: `host[:port]` as in the URL.
-    pub host_header: String,
-    pub weight: u32,
-    /// The address that passed the SSRF check; Aegis connects here and never re-resolves.
-    /// `None` until [`resolve_backends`] has run.
-    pub addr: Option<SocketAddr>,
-}
-
-#[derive(Debug, Clone)]
-pub struct HealthCheckSettings {
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub path: String,
-    pub unhealthy_threshold: u32,
-    pub healthy_threshold: u32,
-}
-
-#[derive(Debug, Clone)]
-pub struct RateLimitSettings {
-    /// Per-client sustained rate, requests per second: the adaptive loop's starting point.
-    pub requests_per_second: f64,
-    /// Requests a client may send at once.
-    pub burst: u32,
-    /// Accepted for compatibility with the Go Aegis; memory is bounded by design.
-    pub cleanup_interval: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct AdaptiveSettings {
-    pub enabled: bool,
-    pub evaluation_interval: Duration,
-    pub latency_threshold: Duration,
-    pub reduction_factor: f64,
-    pub recovery_factor: f64,
-    pub min_rate: f64,
-    pub max_rate: f64,
-}
-
-#[derive(Debug, Clone)]
-pub struct BreakerSettings {
-    pub failure_threshold: u32,
-    pub success_threshold: u32,
-    pub open_timeout: Duration,
-    pub half_open_max_requests: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Json,
-    Text,
-}
-
-#[derive(Debug, Clone)]
-pub struct LoggingSettings {
-    pub level: log::LevelFilter,
-    pub format: LogFormat,
-    /// Where logs go instead of stdout; while the dashboard runs, `aegis.log` when unset.
-    pub file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone)]
-pub struct TuiSettings {
-    pub enabled: bool,
-    pub refresh_interval: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct AdminSettings {
-    pub enabled: bool,
-    pub address: SocketAddr,
-    /// `admin.token_file`: the bearer token the mutating endpoints need (§12.2), read at load
-    /// from a file only its owner may read. `None`: they answer 403.
-    pub token: Option<Secret>,
-}
-
-#[derive(Debug, Clone)]
-pub struct DevelopmentSettings {
-    pub allow_loopback_backends: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct SecuritySettings {
-    pub allowed_backend_networks: Vec<IpNet>,
-    pub hsts: HstsSettings,
+pub struct Config {
+    /// `server`: the default listener, worker threads, request rules and client timeouts.
+    pub server: ServerSettings,
+    /// `upstream`: connect and response timeouts to backends, retries.
+    pub upstream: UpstreamSettings,
+    /// `backends`, required, 1–256 entries with distinct URLs: where requests go.
+    pub backends: Vec<BackendSpec>,
+    /// `health_check`: the active probes.
+    pub health_check: HealthCheckSettings,
+    /// `rate_limit`: the per-client limit.
+    pub rate_limit: RateLimitSettings,
+    /// `adaptive`: the loop that moves the per-client rate with latency.
+    pub adaptive: AdaptiveSettings,
+    /// `circuit_breaker`: one breaker per backend.
+    pub circuit_breaker: BreakerSettings,
+    /// `logging`: level, format and file of the logs.
+    pub logging: LoggingSettings,
+    /// `tui`: the terminal dashboard.
+    pub tui: TuiSettings,
+    /// `admin`: the admin listener.
+    pub admin: AdminSettings,
+    /// `development`: loopback backends for running on one machine.
+    pub development: DevelopmentSettings,
+    /// `security`: allowed private backend networks and HSTS.
+    pub security: SecuritySettings,
+    /// `listeners` (§11.1), default one plain listener on `server.address:server.port`; never
+    /// empty.
+    pub listeners: Vec<ListenerSettings>,
+    /// Problems that do not stop Aegis (a certificate about to expire), with their key paths;
+    /// logged at warn when the config is applied.
+    pub warnings: Vec<ConfigError>,
+    /// `http2`: per-connection HTTP/2 limits.
+    pub http2: Http2Settings,
+    /// `cluster`: shared limits through Redis; off by default.
+    pub cluster: ClusterSettings,
 }

@@ -52,6 +52,16 @@ pub struct Http2Config {
 }
 
 impl Http2Config {
+    /// The HTTP/2 part of `config`, for one connection.
+    pub fn new(config: &crate::config::Config) -> Self {
+        Http2Config {
+            settings: config.http2.clone(),
+            max_header_bytes: config.server.max_header_bytes,
+            read_timeout: config.server.read_timeout,
+            idle_timeout: config.server.idle_timeout,
+        }
+    }
+
     /// The `h2` crate's server settings, each set deliberately.
     pub fn options(&self) -> H2Options {
         let s = &self.settings;

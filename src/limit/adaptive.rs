@@ -8,14 +8,17 @@
 use super::RateLimiter;
 use crate::balance::UpstreamPool;
 use crate::breaker::BreakerState;
-use crate::config::AdaptiveSettings;
+use crate::config::{AdaptiveSettings, ConfigHandle};
 use crate::events::{Event, EventLog};
 use crate::metrics::histogram::{difference, quantile_ms};
-use crate::metrics::Metrics;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+/// Cumulative latency bucket counts by backend serial.
+type Counts = HashMap<u64, Vec<u64>>;
 
 /// What an evaluation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,11 +126,12 @@ impl AdaptiveStatus {
     }
 }
 
-/// Runs [`decide`] every interval and applies the result to the limiter.
+/// Runs [`decide`] every interval and applies the result to the limiter. The `adaptive`
+/// settings are read from the current configuration at each evaluation, so a reload's interval,
+/// thresholds, factors, bounds and `enabled` apply from the next one.
 pub struct AdaptiveService {
-    pub settings: AdaptiveSettings,
+    pub config: Arc<ConfigHandle>,
     pub limiter: Arc<RateLimiter>,
-    pub metrics: Arc<Metrics>,
     pub pool: Arc<UpstreamPool>,
     pub events: Arc<EventLog>,
     pub status: Arc<Mutex<AdaptiveStatus>>,
@@ -136,21 +140,30 @@ pub struct AdaptiveService {
 }
 
 impl AdaptiveService {
-    /// Cumulative latency counts of each backend.
-    fn counts(&self) -> Vec<Vec<u64>> {
-        (0..self.pool.backends().len())
-            .map(|i| self.metrics.backend(i).latency.counts())
+    /// Cumulative latency counts of each backend, by serial.
+    fn counts(&self) -> Counts {
+        self.pool
+            .backends()
+            .iter()
+            .map(|b| (b.serial, b.metrics.latency.counts()))
             .collect()
     }
 
-    /// Latency counts of the samples since `before`, over backends that are healthy and closed now.
-    fn window_since(&self, before: &[Vec<u64>], now: &[Vec<u64>]) -> Vec<u64> {
+    /// Latency counts of the samples since `before`, over backends that are healthy and closed now
+    /// (a backend added since `before` counts from zero).
+    fn window_since(&self, before: &Counts, now: &Counts) -> Vec<u64> {
         let mut window: Vec<u64> = Vec::new();
-        for (backend, (now, before)) in self.pool.backends().iter().zip(now.iter().zip(before)) {
+        for backend in self.pool.backends() {
             if !backend.is_healthy() || backend.breaker_state() != BreakerState::Closed {
                 continue;
             }
-            let diff = difference(now, before);
+            let Some(now) = now.get(&backend.serial) else {
+                continue;
+            };
+            let diff = match before.get(&backend.serial) {
+                Some(before) => difference(now, before),
+                None => now.clone(),
+            };
             if window.is_empty() {
                 window = diff;
             } else {
@@ -163,8 +176,9 @@ impl AdaptiveService {
     /// One evaluation; `None` when another cluster instance decides.
     fn evaluate(
         &self,
-        before: &[Vec<u64>],
-        now: &[Vec<u64>],
+        settings: &AdaptiveSettings,
+        before: &Counts,
+        now: &Counts,
         last_reduced: bool,
     ) -> Option<Evaluation> {
         let mut window = self.window_since(before, now);
@@ -173,7 +187,7 @@ impl AdaptiveService {
         }
         let p95 = quantile_ms(&window, 0.95);
         let rate = self.limiter.rate();
-        let evaluation = decide(p95, rate, last_reduced, &self.settings);
+        let evaluation = decide(p95, rate, last_reduced, settings);
         if evaluation.rate != rate {
             self.limiter.set_rate(evaluation.rate);
             self.events.record(Event::RateChanged {
@@ -191,22 +205,23 @@ impl AdaptiveService {
 #[async_trait]
 impl BackgroundService for AdaptiveService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut ticker = tokio::time::interval(self.settings.evaluation_interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticker.tick().await;
         let mut before = self.counts();
         let mut last_reduced = false;
         loop {
+            let interval = self.config.current().adaptive.evaluation_interval;
             tokio::select! {
-                _ = ticker.tick() => {}
+                _ = tokio::time::sleep(interval) => {}
                 _ = shutdown.changed() => {
                     log::info!("adaptive loop stopped");
                     return;
                 }
             }
             let now = self.counts();
-            let evaluation = self.evaluate(&before, &now, last_reduced);
-            last_reduced = evaluation.is_some_and(|e| e.decision == Decision::Reduce);
+            let settings = self.config.current().adaptive.clone();
+            if settings.enabled {
+                let evaluation = self.evaluate(&settings, &before, &now, last_reduced);
+                last_reduced = evaluation.is_some_and(|e| e.decision == Decision::Reduce);
+            }
             before = now;
         }
     }
@@ -215,18 +230,9 @@ impl BackgroundService for AdaptiveService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn cfg() -> AdaptiveSettings {
-        AdaptiveSettings {
-            enabled: true,
-            evaluation_interval: Duration::from_secs(10),
-            latency_threshold: Duration::from_millis(500),
-            reduction_factor: 0.8,
-            recovery_factor: 1.1,
-            min_rate: 10.0,
-            max_rate: 500.0,
-        }
+        AdaptiveSettings::default()
     }
 
     #[test]

@@ -19,13 +19,17 @@
 //! unchanged but for one branch on `None`.
 
 pub mod adaptive;
+mod window;
+
+pub use window::{evaluate, window_for, Window};
 
 use crate::config::{AdaptiveSettings, RateLimitSettings};
+use arc_swap::ArcSwap;
 use pingora_limits::rate::{Rate, RateComponents};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Count-min sketch rows (independent hashes).
 pub const SKETCH_HASHES: usize = 3;
@@ -79,13 +83,51 @@ pub trait SharedCounts: Send + Sync {
     fn admitted(&self, client: ClientKey);
 }
 
+/// One sliding window: its counts (two count-min sketches) and its length.
+struct Counts {
+    window: Rate,
+    secs: f64,
+}
+
+impl Counts {
+    fn new(secs: f64) -> Self {
+        Counts {
+            window: Rate::new_with_estimator_config(
+                Duration::from_secs_f64(secs),
+                SKETCH_HASHES,
+                SKETCH_SLOTS,
+            ),
+            secs,
+        }
+    }
+
+    fn verdict(&self, client: ClientKey, limit: f64) -> Verdict {
+        self.window.rate_with(&client, |c: RateComponents| {
+            evaluate(&Window {
+                previous: c.prev_samples as f64,
+                current: c.curr_samples as f64,
+                elapsed: c.current_interval_fraction,
+                limit,
+                length_secs: self.secs,
+            })
+        })
+    }
+}
+
+/// The windows a request is checked against: the current one, and after a reload that changed
+/// the window's length, the one before it until its counts have aged out.
+struct Windows {
+    current: Arc<Counts>,
+    /// The window before a reload, with the moment its counts no longer matter.
+    previous: Option<(Arc<Counts>, Instant)>,
+}
+
 /// The per-client limiter, shared by every worker.
 pub struct RateLimiter {
-    window: Rate,
-    window_secs: f64,
+    windows: ArcSwap<Windows>,
     /// Current rate (f64 bits), set by the adaptive loop.
     rate: AtomicU64,
-    burst: u32,
+    burst: AtomicU32,
     /// The cluster's counts, when `cluster.redis_url` is set.
     shared: Option<Arc<dyn SharedCounts>>,
 }
@@ -94,19 +136,14 @@ impl RateLimiter {
     /// Builds the limiter; the starting rate is `requests_per_second` clamped into the adaptive
     /// bounds (§5.2).
     pub fn new(limits: &RateLimitSettings, adaptive: &AdaptiveSettings) -> Self {
-        let rate = limits
-            .requests_per_second
-            .clamp(adaptive.min_rate, adaptive.max_rate);
-        let window_secs = window_for(limits.burst, rate);
+        let rate = starting_rate(limits, adaptive);
         RateLimiter {
-            window: Rate::new_with_estimator_config(
-                Duration::from_secs_f64(window_secs),
-                SKETCH_HASHES,
-                SKETCH_SLOTS,
-            ),
-            window_secs,
+            windows: ArcSwap::from_pointee(Windows {
+                current: Arc::new(Counts::new(window_for(limits.burst, rate))),
+                previous: None,
+            }),
             rate: AtomicU64::new(rate.to_bits()),
-            burst: limits.burst,
+            burst: AtomicU32::new(limits.burst),
             shared: None,
         }
     }
@@ -117,9 +154,40 @@ impl RateLimiter {
         self
     }
 
-    /// The sliding window's length in seconds (`burst / rate` at startup).
+    /// Applies reloaded settings (§12.1). The adaptive rate restarts from the new
+    /// `requests_per_second` only if that changed; otherwise it stays, clamped into the new
+    /// bounds. Every client's count survives: when the window's length (`burst / rate`)
+    /// changes, a new window starts and the old one keeps counting for as long as its counts
+    /// matter (two of its lengths), a request passing only if both admit it.
+    pub fn reconfigure(
+        &self,
+        old: &RateLimitSettings,
+        limits: &RateLimitSettings,
+        adaptive: &AdaptiveSettings,
+        now: Instant,
+    ) {
+        let rate = if limits.requests_per_second != old.requests_per_second {
+            starting_rate(limits, adaptive)
+        } else {
+            self.rate().clamp(adaptive.min_rate, adaptive.max_rate)
+        };
+        self.burst.store(limits.burst, Ordering::Relaxed);
+        let secs = window_for(limits.burst, starting_rate(limits, adaptive));
+        let windows = self.windows.load_full();
+        if secs != windows.current.secs {
+            let old = windows.current.clone();
+            let until = now + Duration::from_secs_f64(old.secs * 2.0);
+            self.windows.store(Arc::new(Windows {
+                current: Arc::new(Counts::new(secs)),
+                previous: Some((old, until)),
+            }));
+        }
+        self.set_rate(rate);
+    }
+
+    /// The sliding window's length in seconds (`burst / requests_per_second`).
     pub fn window_secs(&self) -> f64 {
-        self.window_secs
+        self.windows.load().current.secs
     }
 
     pub fn rate(&self) -> f64 {
@@ -132,26 +200,32 @@ impl RateLimiter {
     }
 
     pub fn burst(&self) -> u32 {
-        self.burst
+        self.burst.load(Ordering::Relaxed)
     }
 
     /// Checks one request from `client`, counting it when admitted.
     pub fn check(&self, client: ClientKey) -> Verdict {
-        let mut limit = self.rate() * self.window_secs;
+        let windows = self.windows.load();
+        let rate = self.rate();
+        let mut limit = rate * windows.current.secs;
         if let Some(shared) = &self.shared {
             limit -= shared.others(client, limit);
         }
-        let verdict = self.window.rate_with(&client, |c: RateComponents| {
-            evaluate(&Window {
-                previous: c.prev_samples as f64,
-                current: c.curr_samples as f64,
-                elapsed: c.current_interval_fraction,
-                limit,
-                length_secs: self.window_secs,
-            })
-        });
+        let mut verdict = windows.current.verdict(client, limit);
+        // Only for a while after a reload changed the window's length.
+        let previous = windows
+            .previous
+            .as_ref()
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(counts, _)| &**counts);
+        if let (Verdict::Allow, Some(previous)) = (verdict, previous) {
+            verdict = previous.verdict(client, rate * previous.secs);
+        }
         if verdict == Verdict::Allow {
-            self.window.observe(&client, 1);
+            windows.current.window.observe(&client, 1);
+            if let Some(previous) = previous {
+                previous.window.observe(&client, 1);
+            }
             if let Some(shared) = &self.shared {
                 shared.admitted(client);
             }
@@ -160,169 +234,16 @@ impl RateLimiter {
     }
 }
 
-/// The window length for a burst and a rate: `burst / rate` seconds, kept within 1 s..=60 s.
-pub fn window_for(burst: u32, rate: f64) -> f64 {
-    (burst as f64 / rate).clamp(1.0, 60.0)
-}
-
-/// One client's sliding window as a request finds it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Window {
-    /// Requests admitted in the previous fixed window.
-    pub previous: f64,
-    /// Requests admitted so far in the current fixed window.
-    pub current: f64,
-    /// How far into the current fixed window we are, 0..1.
-    pub elapsed: f64,
-    /// Requests the window admits (`rate × length_secs`).
-    pub limit: f64,
-    /// The window's length in seconds.
-    pub length_secs: f64,
-}
-
-/// The sliding-window decision for one more request.
-pub fn evaluate(window: &Window) -> Verdict {
-    let estimate = window.previous * (1.0 - window.elapsed) + window.current;
-    if estimate + 1.0 <= window.limit {
-        return Verdict::Allow;
-    }
-    Verdict::Limit {
-        retry_after: retry_after(window),
-    }
-}
-
-/// Whole seconds until one more request fits, assuming the client sends nothing meanwhile.
-fn retry_after(window: &Window) -> u64 {
-    let Window {
-        previous,
-        current,
-        elapsed: fraction,
-        limit,
-        length_secs,
-    } = *window;
-    let room = limit - 1.0;
-    let wait_fraction = if current <= room && previous > 0.0 {
-        // The previous window's weight fades within this window.
-        let needed = 1.0 - (room - current) / previous;
-        if needed <= 1.0 {
-            (needed - fraction).max(0.0)
-        } else {
-            after_rotation(current, room, fraction)
-        }
-    } else {
-        after_rotation(current, room, fraction)
-    };
-    ((wait_fraction * length_secs).ceil() as u64).max(1)
-}
-
-/// Fraction of a window to wait when the current window must first become the previous one.
-fn after_rotation(current: f64, room: f64, fraction: f64) -> f64 {
-    let rest = 1.0 - fraction;
-    if current <= room || current <= 0.0 {
-        return rest;
-    }
-    rest + (1.0 - room / current).clamp(0.0, 1.0)
+/// `requests_per_second` clamped into the adaptive bounds.
+fn starting_rate(limits: &RateLimitSettings, adaptive: &AdaptiveSettings) -> f64 {
+    limits
+        .requests_per_second
+        .clamp(adaptive.min_rate, adaptive.max_rate)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Burst 150 at rate 100: a 1.5 s window admitting 150, at the start of a fresh window.
-    const FRESH: Window = Window {
-        previous: 0.0,
-        current: 0.0,
-        elapsed: 0.0,
-        limit: 150.0,
-        length_secs: 1.5,
-    };
-
-    fn limited() -> Verdict {
-        Verdict::Limit { retry_after: 1 }
-    }
-
-    #[test]
-    fn a_fresh_client_gets_its_burst_at_once() {
-        assert_eq!(window_for(150, 100.0), FRESH.length_secs);
-        for n in 0..150 {
-            let window = Window {
-                current: n as f64,
-                ..FRESH
-            };
-            assert_eq!(evaluate(&window), Verdict::Allow, "{n}");
-        }
-        let full = Window {
-            current: 150.0,
-            ..FRESH
-        };
-        assert!(matches!(evaluate(&full), Verdict::Limit { .. }));
-    }
-
-    #[test]
-    fn sliding_window_table() {
-        // (window, verdict): `Limit` carries the honest `retry_after`.
-        let table = [
-            // A full previous window and half the current gone: 150 × 0.5 = 75 counted.
-            (
-                Window {
-                    previous: 150.0,
-                    current: 74.0,
-                    elapsed: 0.5,
-                    ..FRESH
-                },
-                Verdict::Allow,
-            ),
-            // 75 + 75: the previous window's weight must drop by one request: 1/150 of it.
-            (
-                Window {
-                    previous: 150.0,
-                    current: 75.0,
-                    elapsed: 0.5,
-                    ..FRESH
-                },
-                limited(),
-            ),
-            // Burst used up at the very start of a window: wait the rest of it (1.5 s → 2 s)
-            // and then for the new previous window to fade by 1/150th (0.01 s): 2 s.
-            (
-                Window {
-                    current: 150.0,
-                    ..FRESH
-                },
-                Verdict::Limit { retry_after: 2 },
-            ),
-            // A 10 s window where the previous window was full and the current one is too.
-            (
-                Window {
-                    previous: 100.0,
-                    current: 100.0,
-                    elapsed: 0.9,
-                    limit: 100.0,
-                    length_secs: 10.0,
-                },
-                Verdict::Limit { retry_after: 2 },
-            ),
-            // Long windows give long waits: a 60 s window just started and full.
-            (
-                Window {
-                    current: 600.0,
-                    limit: 600.0,
-                    length_secs: 60.0,
-                    ..FRESH
-                },
-                Verdict::Limit { retry_after: 61 },
-            ),
-        ];
-        for (window, verdict) in table {
-            assert_eq!(evaluate(&window), verdict, "{window:?}");
-        }
-    }
-
-    #[test]
-    fn window_is_clamped() {
-        assert_eq!(window_for(50, 100.0), 1.0);
-        assert_eq!(window_for(10_000, 10.0), 60.0);
-    }
 
     #[test]
     fn ipv6_clients_are_grouped_by_64() {
@@ -359,5 +280,80 @@ mod tests {
             .count();
         assert_eq!(admitted, 20);
         assert_eq!(limiter.check(other), Verdict::Allow);
+    }
+
+    #[test]
+    fn counts_survive_a_reload_that_changes_the_window() {
+        let limits = RateLimitSettings {
+            requests_per_second: 10.0,
+            burst: 20,
+            cleanup_interval: Duration::from_secs(60),
+        };
+        let adaptive = AdaptiveSettings::default();
+        let limiter = RateLimiter::new(&limits, &adaptive);
+        let key = ClientKey::of("192.0.2.1".parse().unwrap());
+        let admitted = (0..40)
+            .filter(|_| limiter.check(key) == Verdict::Allow)
+            .count();
+        assert_eq!(admitted, 20);
+        assert_eq!(limiter.window_secs(), 2.0);
+        // A reload to 20 requests/s with burst 40: the same 2 s window, counts kept.
+        let same = RateLimitSettings {
+            requests_per_second: 20.0,
+            burst: 40,
+            ..limits.clone()
+        };
+        limiter.reconfigure(&limits, &same, &adaptive, Instant::now());
+        assert_eq!(limiter.rate(), 20.0);
+        let more = (0..40)
+            .filter(|_| limiter.check(key) == Verdict::Allow)
+            .count();
+        assert_eq!(
+            more, 20,
+            "the new limit (40 per window) less the 20 already counted"
+        );
+        // A reload to a lower limit in a 1 s window: the client that used its burst stays
+        // limited by its counts in the old window (40 counted, 10/s × 2 s = 20 allowed there).
+        let shorter = RateLimitSettings {
+            requests_per_second: 10.0,
+            burst: 10,
+            ..limits.clone()
+        };
+        limiter.reconfigure(&same, &shorter, &adaptive, Instant::now());
+        assert_eq!(limiter.window_secs(), 1.0);
+        assert!(matches!(limiter.check(key), Verdict::Limit { .. }));
+        // Another client gets the new burst.
+        let other = ClientKey::of("192.0.2.9".parse().unwrap());
+        let fresh = (0..80)
+            .filter(|_| limiter.check(other) == Verdict::Allow)
+            .count();
+        assert_eq!(fresh, 10);
+    }
+
+    #[test]
+    fn the_adaptive_rate_restarts_only_when_requests_per_second_changed() {
+        let limits = RateLimitSettings::default();
+        let adaptive = AdaptiveSettings::default();
+        let limiter = RateLimiter::new(&limits, &adaptive);
+        limiter.set_rate(64.0);
+        let burst_only = RateLimitSettings {
+            burst: 300,
+            ..limits.clone()
+        };
+        limiter.reconfigure(&limits, &burst_only, &adaptive, Instant::now());
+        assert_eq!(limiter.rate(), 64.0);
+        assert_eq!(limiter.burst(), 300);
+        let narrower = AdaptiveSettings {
+            max_rate: 50.0,
+            ..adaptive.clone()
+        };
+        limiter.reconfigure(&burst_only, &burst_only, &narrower, Instant::now());
+        assert_eq!(limiter.rate(), 50.0, "clamped into the new bounds");
+        let faster = RateLimitSettings {
+            requests_per_second: 200.0,
+            ..burst_only.clone()
+        };
+        limiter.reconfigure(&burst_only, &faster, &adaptive, Instant::now());
+        assert_eq!(limiter.rate(), 200.0);
     }
 }

@@ -90,7 +90,6 @@ impl Write for SharedOutput {
 
 struct Sink {
     output: SharedOutput,
-    format: LogFormat,
     buffers: Mutex<Vec<Arc<Mutex<Vec<u8>>>>>,
     /// The flusher's side of the buffer swap.
     spare: Mutex<Vec<u8>>,
@@ -117,10 +116,9 @@ thread_local! {
 /// log filter). The flusher thread starts with the first buffer, in the process that writes:
 /// `-d` forks after logging is set up, and a thread started before the fork would not exist in
 /// the daemon.
-pub(super) fn start(output: SharedOutput, format: LogFormat, enabled: bool) {
+pub(super) fn start(output: SharedOutput, enabled: bool) {
     let sink = Sink {
         output,
-        format,
         buffers: Mutex::new(Vec::new()),
         spare: Mutex::new(Vec::new()),
         flusher_pid: Mutex::new(None),
@@ -155,10 +153,17 @@ fn register(sink: &Sink, buffer: Arc<Mutex<Vec<u8>>>) {
     }
 }
 
-/// Whether access lines are written at all (decided once from the log filter).
+/// Whether access lines are written at all (from the log filter; a reload may change it).
 #[inline]
 pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
+}
+
+/// Turns access lines on or off (a reload that changed `logging.level`).
+pub(super) fn set_enabled(enabled: bool) {
+    if SINK.get().is_some() {
+        ENABLED.store(enabled, Ordering::Relaxed);
+    }
 }
 
 /// Writes every buffered access line to the output.
@@ -217,7 +222,8 @@ pub fn write(entry: &AccessEntry<'_>) {
         line.clear();
         let millis = since_epoch.subsec_millis();
         // The fixed parts of a line around the timestamp, the target and the entry's fields.
-        let (open, after_time, after_target, close) = match sink.format {
+        let format = super::format();
+        let (open, after_time, after_target, close) = match format {
             LogFormat::Json => (
                 "{\"ts\":\"",
                 "Z\",\"level\":\"info\",\"target\":\"",
@@ -232,7 +238,7 @@ pub fn write(entry: &AccessEntry<'_>) {
         line.push_str(after_time);
         line.push_str(ACCESS_TARGET);
         line.push_str(after_target);
-        entry.write(sink.format, line);
+        entry.write(format, line);
         line.push_str(close);
         let mut buffer = local.buffer.lock().unwrap_or_else(|e| e.into_inner());
         buffer.extend_from_slice(line.as_bytes());

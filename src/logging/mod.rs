@@ -12,6 +12,51 @@ use log::Log as _;
 use std::fmt::Display;
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+
+/// `logging.format` in force: 0 JSON, 1 text (a reload may change it).
+static FORMAT: AtomicU8 = AtomicU8::new(0);
+/// `logging.level` in force, as a `log::LevelFilter` (a reload may change it).
+static LEVEL: AtomicUsize = AtomicUsize::new(log::LevelFilter::Info as usize);
+/// `--log-level` or `RUST_LOG` decide the level: `logging.level` does not apply.
+static LEVEL_OVERRIDDEN: AtomicBool = AtomicBool::new(false);
+
+/// The format lines are written in now.
+fn format() -> LogFormat {
+    match FORMAT.load(Ordering::Relaxed) {
+        0 => LogFormat::Json,
+        _ => LogFormat::Text,
+    }
+}
+
+fn set_format(format: LogFormat) {
+    FORMAT.store(u8::from(format == LogFormat::Text), Ordering::Relaxed);
+}
+
+fn level() -> log::LevelFilter {
+    match LEVEL.load(Ordering::Relaxed) {
+        0 => log::LevelFilter::Off,
+        1 => log::LevelFilter::Error,
+        2 => log::LevelFilter::Warn,
+        3 => log::LevelFilter::Info,
+        4 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    }
+}
+
+/// Applies reloaded `logging` settings (§12.1): the format at once, the level unless
+/// `--log-level` or `RUST_LOG` set it. Returns false when the level was kept for that reason.
+/// (`logging.file` is opened once; a reload cannot move it.)
+pub fn apply(settings: &LoggingSettings) -> bool {
+    set_format(settings.format);
+    if LEVEL_OVERRIDDEN.load(Ordering::Relaxed) {
+        return false;
+    }
+    LEVEL.store(settings.level as usize, Ordering::Relaxed);
+    log::set_max_level(settings.level);
+    access::set_enabled(settings.level >= log::LevelFilter::Info);
+    true
+}
 
 /// Where logs go.
 pub enum Destination<'a> {
@@ -27,13 +72,23 @@ pub fn init(
     destination: Destination<'_>,
 ) -> Result<(), String> {
     let mut builder = env_logger::Builder::new();
-    builder.filter_level(settings.level);
-    if let Ok(spec) = std::env::var("RUST_LOG") {
-        builder.parse_filters(&spec);
+    let rust_log = std::env::var("RUST_LOG").ok();
+    if rust_log.is_none() && cli_level.is_none() {
+        // `logging.level` is applied by `Logger` (a reload may change it); env_logger passes all.
+        builder.filter_level(log::LevelFilter::Trace);
+        LEVEL.store(settings.level as usize, Ordering::Relaxed);
+    } else {
+        builder.filter_level(settings.level);
+        if let Some(spec) = &rust_log {
+            builder.parse_filters(spec);
+        }
+        if let Some(level) = cli_level {
+            builder.filter_level(level);
+        }
+        LEVEL_OVERRIDDEN.store(true, Ordering::Relaxed);
+        LEVEL.store(log::LevelFilter::Trace as usize, Ordering::Relaxed);
     }
-    if let Some(level) = cli_level {
-        builder.filter_level(level);
-    }
+    set_format(settings.format);
     let out: Box<dyn Write + Send> = match destination {
         // A pipe target: env_logger's Stdout target asks isatty(3) (an ioctl) on every line.
         Destination::Stdout => Box::new(std::io::stdout()),
@@ -54,23 +109,24 @@ pub fn init(
     // output never holds an escape sequence: pass it through instead of having anstream scan
     // every byte of every line to strip styles.
     builder.write_style(env_logger::WriteStyle::Always);
-    let format = settings.format;
     builder.format(move |buf, record| {
         let ts = buf.timestamp_millis();
-        write_record(buf, &ts, record, format)
+        write_record(buf, &ts, record, format())
     });
-    let logger = builder.build();
+    let logger = Logger {
+        inner: builder.build(),
+    };
     let access_enabled = logger.enabled(
         &log::Metadata::builder()
             .target(ACCESS_TARGET)
             .level(log::Level::Info)
             .build(),
     );
-    let max_level = logger.filter();
-    log::set_boxed_logger(Box::new(Logger { inner: logger }))
+    let max_level = logger.inner.filter().min(level());
+    log::set_boxed_logger(Box::new(logger))
         .map_err(|e| format!("cannot install the logger: {e}"))?;
     log::set_max_level(max_level);
-    access::start(output, format, access_enabled);
+    access::start(output, access_enabled);
     Ok(())
 }
 
@@ -113,11 +169,13 @@ struct Logger {
 
 impl log::Log for Logger {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        self.inner.enabled(metadata)
+        metadata.level() <= level() && self.inner.enabled(metadata)
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        self.inner.log(record)
+        if record.level() <= level() {
+            self.inner.log(record)
+        }
     }
 
     fn flush(&self) {

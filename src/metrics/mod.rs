@@ -17,7 +17,8 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Per-backend counters.
+/// Per-backend counters; each backend owns its own (`balance::BackendState`), so that a removed
+/// backend's series go with it.
 #[derive(Default)]
 pub struct BackendMetrics {
     pub requests: AtomicU64,
@@ -33,9 +34,28 @@ impl BackendMetrics {
     pub fn in_flight(&self) -> u64 {
         self.in_flight.load(Ordering::Relaxed)
     }
+
+    /// A request was handed to this backend.
+    pub fn started(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The request handed to this backend is over.
+    pub fn finished(&self, outcome: Outcome, latency: Option<Duration>) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if outcome == Outcome::Failure {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(latency) = latency {
+            self.latency.record(latency);
+            self.response_duration.record(latency);
+        }
+    }
 }
 
-/// Everything counted on the request path.
+/// Everything counted on the request path but per backend (see [`BackendMetrics`]).
+#[derive(Default)]
 pub struct Metrics {
     pub requests: AtomicU64,
     /// Of `requests`, those over HTTP/2 (the rest are HTTP/1), counted after `requests`.
@@ -45,7 +65,6 @@ pub struct Metrics {
     pub request_duration: DurationHistogram,
     /// Local replies by [`LocalReply::index`].
     local_replies: [AtomicU64; LocalReply::KINDS],
-    backends: Box<[BackendMetrics]>,
     limited_clients: ClientSketch,
     /// TLS handshakes that failed or timed out.
     tls_handshake_failures: AtomicU64,
@@ -54,22 +73,17 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(backends: usize) -> Self {
+    pub fn new() -> Self {
         Metrics {
             requests: AtomicU64::new(0),
             h2_requests: AtomicU64::new(0),
             classes: Default::default(),
             request_duration: DurationHistogram::default(),
             local_replies: Default::default(),
-            backends: (0..backends).map(|_| BackendMetrics::default()).collect(),
             limited_clients: ClientSketch::default(),
             tls_handshake_failures: AtomicU64::new(0),
             tls_requests: Default::default(),
         }
-    }
-
-    pub fn backend(&self, index: usize) -> &BackendMetrics {
-        &self.backends[index]
     }
 
     /// One finished request: its status, when Aegis answered itself why, and how long it took.
@@ -95,26 +109,6 @@ impl Metrics {
         let h2 = self.h2_requests.load(Ordering::Relaxed);
         let all = self.requests.load(Ordering::Relaxed);
         (all.saturating_sub(h2), h2)
-    }
-
-    /// A request was handed to backend `index`.
-    pub fn backend_started(&self, index: usize) {
-        let b = &self.backends[index];
-        b.requests.fetch_add(1, Ordering::Relaxed);
-        b.in_flight.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The request handed to backend `index` is over.
-    pub fn backend_finished(&self, index: usize, outcome: Outcome, latency: Option<Duration>) {
-        let b = &self.backends[index];
-        b.in_flight.fetch_sub(1, Ordering::Relaxed);
-        if outcome == Outcome::Failure {
-            b.failures.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Some(latency) = latency {
-            b.latency.record(latency);
-            b.response_duration.record(latency);
-        }
     }
 
     /// A client was rate limited (for the distinct-clients estimate).
@@ -208,7 +202,7 @@ mod tests {
 
     #[test]
     fn responses_and_local_replies_are_counted() {
-        let m = Metrics::new(2);
+        let m = Metrics::new();
         let limited = LocalReply::from(Refusal::RateLimited { retry_after: 1 });
         let took = Duration::from_millis(2);
         m.record_response(200, None, took);
@@ -218,17 +212,18 @@ mod tests {
         assert_eq!(m.status_classes(), [0, 1, 0, 1, 1]);
         assert_eq!(m.local_replies_of(limited), 1);
         assert_eq!(m.local_replies().iter().sum::<u64>(), 2);
-        m.backend_started(1);
-        assert_eq!(m.backend(1).in_flight(), 1);
-        m.backend_finished(1, Outcome::Failure, Some(Duration::from_millis(3)));
-        assert_eq!(m.backend(1).in_flight(), 0);
-        assert_eq!(m.backend(1).failures.load(Ordering::Relaxed), 1);
-        assert_eq!(m.backend(1).response_duration.read().cumulative[3], 1);
+        let b = BackendMetrics::default();
+        b.started();
+        assert_eq!(b.in_flight(), 1);
+        b.finished(Outcome::Failure, Some(Duration::from_millis(3)));
+        assert_eq!(b.in_flight(), 0);
+        assert_eq!(b.failures.load(Ordering::Relaxed), 1);
+        assert_eq!(b.response_duration.read().cumulative[3], 1);
     }
 
     #[test]
     fn distinct_clients_are_estimated() {
-        let m = Metrics::new(0);
+        let m = Metrics::new();
         for i in 0..1000u32 {
             m.record_limited_client(&i);
             m.record_limited_client(&i);

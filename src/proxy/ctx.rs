@@ -1,15 +1,18 @@
 //! Per-request state carried through the proxy phases.
 
+use crate::balance::Backend;
 use crate::breaker::{Outcome, Ticket};
+use crate::config::Config;
 use crate::lifecycle::InFlight;
 use crate::reply::LocalReply;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One try of the request on one backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Attempt {
-    /// The backend's index in the pool.
-    pub backend: usize,
+    /// The backend chosen; held to the end of the attempt even if a reload removes it.
+    pub backend: Arc<Backend>,
     /// The breaker's permission, handed back with the outcome.
     pub ticket: Ticket,
     /// How the attempt ended, once recorded in the breaker (recorded once).
@@ -18,6 +21,9 @@ pub struct Attempt {
 
 /// What one request has done so far.
 pub struct RequestCtx {
+    /// The configuration this request runs under, loaded once when it starts: a reload never
+    /// shows a request half of one configuration and half of another.
+    pub config: Arc<Config>,
     /// The fresh `X-Request-ID` (UUIDv4) sent upstream, returned to the client and logged; a
     /// header value so that both headers share one allocation.
     pub request_id: http::HeaderValue,
@@ -28,10 +34,10 @@ pub struct RequestCtx {
     /// The current attempt, until it ends.
     pub attempt: Option<Attempt>,
     /// The last backend tried (for the access log).
-    pub last_backend: Option<usize>,
-    /// Backends already tried (for retries on connect failure); inline, no allocation for the
-    /// first four.
-    pub tried: smallvec::SmallVec<[usize; 4]>,
+    pub last_backend: Option<Arc<Backend>>,
+    /// Serials of the backends already tried (for retries on connect failure); inline, no
+    /// allocation for the first four.
+    pub tried: smallvec::SmallVec<[u64; 4]>,
     /// Connect failures so far.
     pub connect_failures: u32,
     pub upstream_sent: Option<Instant>,
@@ -45,8 +51,9 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    pub fn new(in_flight: InFlight) -> Self {
+    pub fn new(in_flight: InFlight, config: Arc<Config>) -> Self {
         RequestCtx {
+            config,
             request_id: http::HeaderValue::from_static(""),
             started: Instant::now(),
             traceparent: None,

@@ -15,11 +15,11 @@ pub mod trace;
 
 pub use ctx::{new_request_id, Attempt, RequestCtx};
 pub use listener::ListenerRole;
-pub use rules::RequestRules;
 
 use crate::balance::{Selection, UpstreamPool};
 use crate::breaker::Outcome;
 use crate::capacity::{Capacity, LocalResource};
+use crate::config::ConfigHandle;
 use crate::lifecycle::Lifecycle;
 use crate::limit::{ClientKey, RateLimiter, Verdict};
 use crate::logging::{access, AccessEntry};
@@ -33,17 +33,7 @@ use pingora_core::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// Settings the request path reads, copied out of the config once.
-#[derive(Debug, Clone)]
-pub struct ProxySettings {
-    pub max_retries: u32,
-    pub read_timeout: Duration,
-    pub write_timeout: Duration,
-    /// `Allow` header value for 405 answers.
-    pub allow: String,
-}
+use std::time::Instant;
 
 /// Aegis's proxy: owns the pool and every policy the request path consults.
 pub struct AegisProxy {
@@ -52,8 +42,8 @@ pub struct AegisProxy {
     pub metrics: Arc<Metrics>,
     pub lifecycle: Arc<Lifecycle>,
     pub capacity: Arc<Capacity>,
-    pub rules: RequestRules,
-    pub settings: ProxySettings,
+    /// The configuration; each request loads it once (`RequestCtx::config`) and keeps it.
+    pub config: Arc<ConfigHandle>,
     /// The listener this proxy serves (one proxy per listener).
     pub listener: ListenerRole,
 }
@@ -92,8 +82,8 @@ impl AegisProxy {
     ) -> respond::AnswerHeaders<'a> {
         respond::AnswerHeaders {
             request_id: &ctx.request_id,
-            allow: &self.settings.allow,
-            hsts: self.listener.hsts.as_ref(),
+            allow: &ctx.config.server.allowed_methods,
+            hsts: self.listener.hsts(&ctx.config.security.hsts),
             location,
         }
     }
@@ -118,7 +108,7 @@ impl AegisProxy {
         }
         attempt.outcome = Some(outcome);
         self.pool
-            .record(attempt.backend, attempt.ticket, outcome, now());
+            .record(&attempt.backend, attempt.ticket, outcome, now());
     }
 
     /// Ends the current attempt: breaker outcome (if not yet recorded) and backend metrics.
@@ -126,8 +116,10 @@ impl AegisProxy {
         self.record_outcome(ctx, outcome);
         if let Some(attempt) = ctx.attempt.take() {
             let outcome = attempt.outcome.unwrap_or(outcome);
-            self.metrics
-                .backend_finished(attempt.backend, outcome, ctx.upstream_latency);
+            attempt
+                .backend
+                .metrics
+                .finished(outcome, ctx.upstream_latency);
         }
     }
 }
@@ -137,7 +129,7 @@ impl ProxyHttp for AegisProxy {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::new(self.lifecycle.begin_request())
+        RequestCtx::new(self.lifecycle.begin_request(), self.config.current())
     }
 
     async fn request_error_filter(&self, session: &mut ServerSession, error: &Error) -> Result<()> {
@@ -151,8 +143,8 @@ impl ProxyHttp for AegisProxy {
     ) -> Result<()> {
         deadline::mark_header_read(session.stream());
         ctx.request_id = new_request_id();
-        session.set_read_timeout(Some(self.settings.read_timeout));
-        session.set_write_timeout(Some(self.settings.write_timeout));
+        session.set_read_timeout(Some(ctx.config.server.read_timeout));
+        session.set_write_timeout(Some(ctx.config.server.write_timeout));
         if self.lifecycle.is_draining() {
             // Shutting down: this response ends the connection (`Connection: close`).
             session.set_keepalive(None);
@@ -182,7 +174,7 @@ impl ProxyHttp for AegisProxy {
             }
         }
         // §3 stage 2: validation (§3.1–§3.5).
-        if let Some(refusal) = self.rules.check(session) {
+        if let Some(refusal) = rules::check(&ctx.config.server, session) {
             if session.req_header().method == http::Method::CONNECT {
                 // SECURITY: what follows a CONNECT is tunnel data, never another request.
                 session.set_keepalive(None);
@@ -210,7 +202,7 @@ impl ProxyHttp for AegisProxy {
         }
         // SECURITY: a chunked body declares no length; cut it off as soon as it passes the
         // limit, aborting the backend request (§3.5).
-        if ctx.body_bytes > self.rules.max_body_bytes {
+        if ctx.body_bytes > ctx.config.server.max_body_bytes {
             ctx.reply = Some(Refusal::BodyTooLarge.into());
             return Error::e_explain(ErrorType::HTTPStatus(413), "request body too large");
         }
@@ -230,17 +222,18 @@ impl ProxyHttp for AegisProxy {
             Instant::now()
         };
         match self.pool.select(now, &ctx.tried) {
-            Selection::Chosen { index, ticket } => {
+            Selection::Chosen { backend, ticket } => {
+                let peer = backend.peer();
+                backend.metrics.started();
+                ctx.tried.push(backend.serial);
+                ctx.upstream_latency = None;
+                ctx.last_backend = Some(backend.clone());
                 ctx.attempt = Some(Attempt {
-                    backend: index,
+                    backend,
                     ticket,
                     outcome: None,
                 });
-                ctx.last_backend = Some(index);
-                ctx.upstream_latency = None;
-                ctx.tried.push(index);
-                self.metrics.backend_started(index);
-                Ok(self.pool.backends()[index].peer())
+                Ok(peer)
             }
             // A retry that finds no other backend answers for the failure it retried: the
             // backend was unreachable (502), not "nothing available".
@@ -262,10 +255,10 @@ impl ProxyHttp for AegisProxy {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let Some(attempt) = ctx.attempt else {
+        let Some(attempt) = &ctx.attempt else {
             return Error::e_explain(ErrorType::InternalError, "no backend chosen");
         };
-        let backend = &self.pool.backends()[attempt.backend];
+        let backend = &attempt.backend;
         // §14.3: one `traceparent` per request (a retry is the same hop of the same trace).
         let traceparent = ctx.traceparent.get_or_insert_with(|| {
             trace::outgoing(trace::incoming(
@@ -312,7 +305,7 @@ impl ProxyHttp for AegisProxy {
         finish_backend_response(
             upstream_response,
             &ctx.request_id,
-            self.listener.hsts.as_ref(),
+            self.listener.hsts(&ctx.config.security.hsts),
         );
         Ok(())
     }
@@ -346,7 +339,7 @@ impl ProxyHttp for AegisProxy {
         self.end_attempt(ctx, Outcome::Failure);
         ctx.connect_failures += 1;
         // §4.5: nothing reached the backend, so another one may take the request.
-        e.set_retry(ctx.connect_failures <= self.settings.max_retries);
+        e.set_retry(ctx.connect_failures <= ctx.config.upstream.max_retries);
         e
     }
 
@@ -369,8 +362,9 @@ impl ProxyHttp for AegisProxy {
             e.retry.decide_reuse(client_reused);
         }
         if e.retry() {
-            if let Some(attempt) = ctx.attempt {
-                ctx.tried.retain(|i| *i != attempt.backend);
+            if let Some(attempt) = &ctx.attempt {
+                let id = attempt.backend.serial;
+                ctx.tried.retain(|i| *i != id);
             }
             self.end_attempt(ctx, Outcome::Nothing);
         } else if *e.esource() == ErrorSource::Upstream {
@@ -463,7 +457,8 @@ impl ProxyHttp for AegisProxy {
             bytes: session.body_bytes_sent(),
             backend: ctx
                 .last_backend
-                .map_or("-", |i| self.pool.backends()[i].spec.url.as_str()),
+                .as_ref()
+                .map_or("-", |b| b.spec.url.as_str()),
             upstream: ctx.upstream_latency,
             total,
             request_id: ctx.request_id.to_str().unwrap_or("-"),

@@ -41,10 +41,11 @@ impl AegisProxy {
             limited.unwrap_or_else(|| refusal_for(error, refused_header(session).as_deref()));
         let reply = LocalReply::Refused(refusal);
         let request_id = new_request_id();
+        let config = self.config.current();
         let headers = respond::AnswerHeaders {
             request_id: &request_id,
-            allow: "",
-            hsts: self.listener.hsts.as_ref(),
+            allow: &[],
+            hsts: self.listener.hsts(&config.security.hsts),
             location: None,
         };
         let sent = respond::send_bare(session, reply, &headers).await;

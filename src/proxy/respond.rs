@@ -10,8 +10,8 @@ use pingora_proxy::Session;
 /// The headers an answer may carry besides its own.
 pub struct AnswerHeaders<'a> {
     pub request_id: &'a http::HeaderValue,
-    /// The `Allow` header value for 405s.
-    pub allow: &'a str,
+    /// The methods a 405 lists in `Allow`.
+    pub allow: &'a [http::Method],
     /// `Strict-Transport-Security`, on TLS listeners.
     pub hsts: Option<&'a http::HeaderValue>,
     /// The `Location` of the redirect to HTTPS.
@@ -75,7 +75,8 @@ fn header(
     }
     match reply {
         LocalReply::Refused(Refusal::MethodNotAllowed) => {
-            resp.insert_header("Allow", headers.allow)?;
+            let names: Vec<&str> = headers.allow.iter().map(http::Method::as_str).collect();
+            resp.insert_header("Allow", names.join(", "))?;
         }
         LocalReply::Refused(Refusal::RedirectToHttps) => {
             if let Some(location) = headers.location {

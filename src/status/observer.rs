@@ -4,6 +4,7 @@
 use super::snapshot::*;
 use crate::balance::{AdminState, UpstreamPool};
 use crate::capacity::Capacity;
+use crate::config::{Config, ConfigHandle};
 use crate::events::EventLog;
 use crate::lifecycle::Lifecycle;
 use crate::limit::adaptive::AdaptiveStatus;
@@ -14,24 +15,18 @@ use crate::reply::{LocalReply, Refusal};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// Longest latency window: the samples of the last minute.
 const WINDOW: usize = 60;
 
-/// Facts fixed at startup.
+/// Facts fixed at startup (the rest is read from the current configuration).
 #[derive(Debug, Clone)]
 pub struct StaticInfo {
     pub version: String,
     pub listen: String,
-    pub threshold_ms: f64,
-    pub min_rate: f64,
-    pub max_rate: f64,
-    pub adaptive_enabled: bool,
-    /// The TLS listeners' certificates, each once.
-    pub certificates: Vec<CertificateSnapshot>,
 }
 
 /// One second's reading of the cumulative counters.
@@ -39,9 +34,16 @@ struct Sample {
     at: Instant,
     requests: u64,
     limited: u64,
-    backend_requests: Vec<u64>,
-    backend_failures: Vec<u64>,
-    latency: Vec<Vec<u64>>,
+    /// By backend serial: a backend added or removed by a reload is simply present or absent.
+    backends: HashMap<u64, BackendSample>,
+}
+
+/// One backend's cumulative counters.
+#[derive(Clone, Default)]
+struct BackendSample {
+    requests: u64,
+    failures: u64,
+    latency: Vec<u64>,
 }
 
 #[derive(Default)]
@@ -55,8 +57,11 @@ struct Samples {
 /// The quantiles of every backend's latency recorded between `before` and `after`.
 fn latency_between(before: &Sample, after: &Sample) -> LatencyPoint {
     let mut merged = vec![0u64; crate::metrics::histogram::BUCKETS];
-    for (now, then) in after.latency.iter().zip(&before.latency) {
-        for (slot, (a, b)) in merged.iter_mut().zip(now.iter().zip(then)) {
+    for (serial, now) in &after.backends {
+        let Some(then) = before.backends.get(serial) else {
+            continue;
+        };
+        for (slot, (a, b)) in merged.iter_mut().zip(now.latency.iter().zip(&then.latency)) {
             *slot += a.saturating_sub(*b);
         }
     }
@@ -70,6 +75,8 @@ fn latency_between(before: &Sample, after: &Sample) -> LatencyPoint {
 /// Everything the snapshot reads from, built once in `server.rs`.
 pub struct Sources {
     pub info: StaticInfo,
+    /// The current configuration (adaptive bounds, certificates).
+    pub config: Arc<ConfigHandle>,
     pub metrics: Arc<Metrics>,
     pub pool: Arc<UpstreamPool>,
     pub limiter: Arc<RateLimiter>,
@@ -79,6 +86,8 @@ pub struct Sources {
     pub capacity: Arc<Capacity>,
     /// Set in cluster mode.
     pub cluster: Option<Arc<dyn ClusterSource>>,
+    /// The reload state (`config` in `/status`); set once the reloader exists.
+    pub reload: std::sync::OnceLock<Arc<dyn ConfigSource>>,
 }
 
 /// Samples the [`Sources`] once a second and builds snapshots of them on demand.
@@ -99,33 +108,37 @@ impl Observer {
         observer
     }
 
+    /// Shows `source` as the snapshot's `config` block (the reloader, built after the observer).
+    pub fn attach_config(&self, source: Arc<dyn ConfigSource>) {
+        let _ = self.sources.reload.set(source);
+    }
+
     /// True once a graceful shutdown has begun (`/healthz` then answers 503).
     pub fn is_draining(&self) -> bool {
         self.sources.lifecycle.is_draining()
     }
 
     fn read(&self) -> Sample {
-        let n = self.sources.pool.backends().len();
         let m = &self.sources.metrics;
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
         Sample {
             at: Instant::now(),
-            requests: m.requests.load(std::sync::atomic::Ordering::Relaxed),
+            requests: m.requests.load(relaxed),
             limited: m.local_replies_of(Refusal::RateLimited { retry_after: 0 }.into()),
-            backend_requests: (0..n)
-                .map(|i| {
-                    m.backend(i)
-                        .requests
-                        .load(std::sync::atomic::Ordering::Relaxed)
+            backends: self
+                .sources
+                .pool
+                .backends()
+                .iter()
+                .map(|b| {
+                    let sample = BackendSample {
+                        requests: b.metrics.requests.load(relaxed),
+                        failures: b.metrics.failures.load(relaxed),
+                        latency: b.metrics.latency.counts(),
+                    };
+                    (b.serial, sample)
                 })
                 .collect(),
-            backend_failures: (0..n)
-                .map(|i| {
-                    m.backend(i)
-                        .failures
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                })
-                .collect(),
-            latency: (0..n).map(|i| m.backend(i).latency.counts()).collect(),
         }
     }
 
@@ -155,7 +168,6 @@ impl Observer {
         let ring = &samples.ring;
         let last = ring.back();
         let prev = ring.len().checked_sub(2).and_then(|i| ring.get(i));
-        let oldest = ring.front();
         let per_sec = |f: &dyn Fn(&Sample) -> u64| match (prev, last) {
             (Some(a), Some(b)) if b.at > a.at => {
                 f(b).saturating_sub(f(a)) as f64 / b.at.duration_since(a.at).as_secs_f64()
@@ -168,8 +180,10 @@ impl Observer {
             .map(|(a, b)| b.requests.saturating_sub(a.requests))
             .collect();
 
+        let config = self.sources.config.current();
         let Sources {
             info,
+            config: _,
             metrics,
             pool,
             limiter,
@@ -178,22 +192,39 @@ impl Observer {
             lifecycle,
             capacity,
             cluster,
+            reload,
         } = &self.sources;
+        let empty = BackendSample::default();
         let backends: Vec<BackendSnapshot> = pool
             .backends()
             .iter()
             .map(|b| {
-                let i = b.index;
-                let window = oldest.map_or_else(
-                    || now.latency[i].clone(),
-                    |o| difference(&now.latency[i], &o.latency[i]),
+                let serial = b.serial;
+                let current = now.backends.get(&serial).unwrap_or(&empty);
+                // The window starts at the oldest sample that knew the backend.
+                let first = ring.iter().find_map(|s| s.backends.get(&serial));
+                let window = first.map_or_else(
+                    || current.latency.clone(),
+                    |o| difference(&current.latency, &o.latency),
                 );
-                let requests = oldest.map_or(now.backend_requests[i], |o| {
-                    now.backend_requests[i].saturating_sub(o.backend_requests[i])
+                let requests = first.map_or(current.requests, |o| {
+                    current.requests.saturating_sub(o.requests)
                 });
-                let failures = oldest.map_or(now.backend_failures[i], |o| {
-                    now.backend_failures[i].saturating_sub(o.backend_failures[i])
+                let failures = first.map_or(current.failures, |o| {
+                    current.failures.saturating_sub(o.failures)
                 });
+                let backend_per_sec = |f: fn(&BackendSample) -> u64| match (prev, last) {
+                    (Some(a), Some(b)) if b.at > a.at => {
+                        match (a.backends.get(&serial), b.backends.get(&serial)) {
+                            (Some(x), Some(y)) => {
+                                f(y).saturating_sub(f(x)) as f64
+                                    / b.at.duration_since(a.at).as_secs_f64()
+                            }
+                            _ => 0.0,
+                        }
+                    }
+                    _ => 0.0,
+                };
                 BackendSnapshot {
                     id: b.id(),
                     url: b.spec.url.clone(),
@@ -209,9 +240,9 @@ impl Observer {
                     warmup_percent: b.warmup_percent(),
                     healthy: b.is_healthy(),
                     breaker: b.breaker_state().as_str().to_string(),
-                    requests: now.backend_requests[i],
-                    failures: now.backend_failures[i],
-                    requests_per_sec: per_sec(&|s: &Sample| s.backend_requests[i]),
+                    requests: current.requests,
+                    failures: current.failures,
+                    requests_per_sec: backend_per_sec(|s| s.requests),
                     error_rate: if requests == 0 {
                         0.0
                     } else {
@@ -220,8 +251,8 @@ impl Observer {
                     p50_ms: quantile_ms(&window, 0.50),
                     p95_ms: quantile_ms(&window, 0.95),
                     p99_ms: quantile_ms(&window, 0.99),
-                    in_flight: metrics.backend(i).in_flight(),
-                    response_duration: metrics.backend(i).response_duration.read(),
+                    in_flight: b.metrics.in_flight(),
+                    response_duration: b.metrics.response_duration.read(),
                 }
             })
             .collect();
@@ -254,9 +285,9 @@ impl Observer {
             rate_limit: RateLimitSnapshot {
                 current_rate: limiter.rate(),
                 burst: limiter.burst(),
-                min_rate: info.min_rate,
-                max_rate: info.max_rate,
-                adaptive_enabled: info.adaptive_enabled,
+                min_rate: config.adaptive.min_rate,
+                max_rate: config.adaptive.max_rate,
+                adaptive_enabled: config.adaptive.enabled,
                 last_decision: adaptive
                     .last
                     .as_ref()
@@ -268,7 +299,7 @@ impl Observer {
                     .map(|e| e.reason.clone())
                     .unwrap_or_default(),
                 p95_ms: adaptive.p95_ms,
-                threshold_ms: info.threshold_ms,
+                threshold_ms: config.adaptive.latency_threshold.as_secs_f64() * 1000.0,
                 limited_per_sec: per_sec(&|s: &Sample| s.limited),
                 limited_clients: samples.limited_clients,
                 recent_decisions: adaptive
@@ -305,11 +336,15 @@ impl Observer {
                     message: e.event.to_string(),
                 })
                 .collect(),
-            tls: self.tls(),
+            tls: self.tls(&config),
+            config: reload
+                .get()
+                .map(|r| r.config_snapshot())
+                .unwrap_or_default(),
         }
     }
 
-    fn tls(&self) -> TlsSnapshot {
+    fn tls(&self, config: &Config) -> TlsSnapshot {
         let (handshake_failures, requests) = self.sources.metrics.tls();
         TlsSnapshot {
             handshake_failures,
@@ -317,9 +352,30 @@ impl Observer {
                 .into_iter()
                 .map(|(version, n)| (version.to_string(), n))
                 .collect(),
-            certificates: self.sources.info.certificates.clone(),
+            certificates: certificates(config),
         }
     }
+}
+
+/// The TLS listeners' certificates, each once, for the expiry gauge.
+fn certificates(config: &Config) -> Vec<CertificateSnapshot> {
+    let mut out: Vec<CertificateSnapshot> = Vec::new();
+    let loaded = config
+        .listeners
+        .iter()
+        .filter_map(|l| l.tls.as_ref())
+        .flat_map(|tls| tls.certificates.iter())
+        .filter_map(|spec| spec.loaded.as_ref());
+    for certificate in loaded {
+        let name = certificate.primary_name().to_string();
+        if !out.iter().any(|c| c.name == name) {
+            out.push(CertificateSnapshot {
+                name,
+                expires_unix: certificate.not_after,
+            });
+        }
+    }
+    out
 }
 
 /// Ticks the observer once a second until shutdown.

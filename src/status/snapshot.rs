@@ -32,6 +32,48 @@ pub struct Snapshot {
     /// Cluster mode (§13); absent when `cluster.redis_url` is unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterSnapshot>,
+    /// The configuration in force and the last reload (§12.1).
+    #[serde(default)]
+    pub config: ConfigSnapshot,
+}
+
+/// The configuration in force and how the last reload went.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigSnapshot {
+    /// The file Aegis was started with (and reloads).
+    pub path: String,
+    /// 1 at startup, one more at every applied reload.
+    pub generation: u64,
+    /// When the configuration in force was loaded (Unix seconds).
+    pub loaded_at_unix: u64,
+    /// SHA-256 of the file's bytes, hex.
+    pub sha256: String,
+    /// Reload attempts since startup, applied or refused (`aegis reload` waits for it to move).
+    pub reloads: u64,
+    /// Of those, applied.
+    pub reloads_applied: u64,
+    /// Of those, refused.
+    pub reloads_refused: u64,
+    /// The last reload; `None` before the first.
+    pub last_reload: Option<ReloadSnapshot>,
+}
+
+/// One reload attempt.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReloadSnapshot {
+    /// Unix seconds.
+    pub at_unix: u64,
+    /// `applied` or `refused`.
+    pub result: String,
+    /// What asked for it: `SIGHUP` or `POST /reload`.
+    pub trigger: String,
+    /// Every problem, with its key path (empty when applied).
+    pub errors: Vec<String>,
+}
+
+/// The reload state, for the snapshot (implemented by `crate::reload`).
+pub trait ConfigSource: Send + Sync {
+    fn config_snapshot(&self) -> ConfigSnapshot;
 }
 
 /// What cluster mode looks like from this instance (see `docs/cluster.md`).

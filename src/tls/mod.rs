@@ -25,20 +25,13 @@ use std::time::Duration;
 pub struct Terminator {
     acceptor: Acceptor,
     resolver: Arc<CertificateResolver>,
-    /// The whole handshake must be done within this (`server.read_timeout`).
-    handshake_timeout: Duration,
     metrics: Arc<Metrics>,
 }
 
 impl Terminator {
     /// Builds the TLS side of a listener from its checked certificates (`config::load` has read
     /// them). `None` when no certificate was loaded.
-    pub fn new(
-        tls: &ListenerTls,
-        http2: bool,
-        handshake_timeout: Duration,
-        metrics: Arc<Metrics>,
-    ) -> Option<Self> {
+    pub fn new(tls: &ListenerTls, http2: bool, metrics: Arc<Metrics>) -> Option<Self> {
         let certificates: Vec<Arc<LoadedCertificate>> = tls
             .certificates
             .iter()
@@ -54,7 +47,6 @@ impl Terminator {
                 resolver.clone(),
             ))),
             resolver,
-            handshake_timeout,
             metrics,
         })
     }
@@ -65,9 +57,9 @@ impl Terminator {
     }
 
     /// Runs the TLS handshake on a new connection. `None` when it failed or took longer than
-    /// the handshake deadline; the failure is counted and logged at debug level only (a scan
-    /// or a client with old TLS would otherwise flood the log).
-    pub async fn accept(&self, stream: Stream) -> Option<Stream> {
+    /// `handshake_timeout` (`server.read_timeout`); the failure is counted and logged at debug
+    /// level only (a scan or a client with old TLS would otherwise flood the log).
+    pub async fn accept(&self, stream: Stream, handshake_timeout: Duration) -> Option<Stream> {
         // A listener's connections arrive as Pingora's TCP stream (the listener itself is plain
         // TCP; the handshake is ours), the concrete type rustls is driven over.
         let Ok(tcp) = stream.into_any().downcast::<TcpStream>() else {
@@ -76,8 +68,7 @@ impl Terminator {
         };
         // SECURITY: slowloris on TLS — a client that starts a handshake and stalls must not
         // hold the connection; the whole handshake has `read_timeout`, like a request header.
-        match tokio::time::timeout(self.handshake_timeout, self.acceptor.tls_handshake(*tcp)).await
-        {
+        match tokio::time::timeout(handshake_timeout, self.acceptor.tls_handshake(*tcp)).await {
             Ok(Ok(tls)) => Some(Box::new(tls)),
             Ok(Err(e)) => {
                 // A connection closed before it sent anything TLS (a TCP health probe, a port
@@ -90,10 +81,7 @@ impl Terminator {
             }
             Err(_) => {
                 self.metrics.record_handshake_failure();
-                log::debug!(
-                    "TLS handshake not complete within {:?}",
-                    self.handshake_timeout
-                );
+                log::debug!("TLS handshake not complete within {handshake_timeout:?}");
                 None
             }
         }

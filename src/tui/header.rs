@@ -23,7 +23,25 @@ pub(super) fn header_lines(snapshot: &Snapshot, wide: bool) -> Vec<Line<'static>
         Span::raw(clean(&snapshot.listen)),
         label("  up "),
         Span::raw(humanize_uptime(snapshot.uptime_secs)),
+        label("  config "),
+        Span::raw(format!("gen {}", snapshot.config.generation)),
     ];
+    // §12.1: the last reload, red when it was refused (the old configuration still serves).
+    if let Some(last) = &snapshot.config.last_reload {
+        let style = if last.result == "applied" {
+            Style::new().fg(Color::Green)
+        } else {
+            Style::new()
+                .fg(Color::White)
+                .bg(Color::Red)
+                .add_modifier(Modifier::BOLD)
+        };
+        first.push(label(" last reload "));
+        first.push(Span::styled(
+            format!(" {} ({}) ", clean(&last.result), clean(&last.trigger)),
+            style,
+        ));
+    }
     if snapshot.draining {
         first.push(Span::raw("  "));
         first.push(Span::styled(

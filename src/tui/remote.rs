@@ -36,7 +36,8 @@ impl RemoteSource {
         Self { admin, token }
     }
 
-    fn fetch(&self) -> Result<Snapshot, String> {
+    /// One `GET /status`, as a snapshot.
+    pub fn fetch(&self) -> Result<Snapshot, String> {
         let admin = self.admin;
         let body =
             exchange(admin, "GET", "/status", self.token.as_ref()).map_err(

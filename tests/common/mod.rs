@@ -79,6 +79,15 @@ pub fn scratch_dir() -> PathBuf {
     dir
 }
 
+/// A file holding `token` with `mode` (`admin.token_file`), in a fresh directory.
+pub fn token_file(token: &str, mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let file = scratch_dir().join("admin.token");
+    std::fs::write(&file, format!("{token}\n")).expect("write token");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    file
+}
+
 /// The base test config: loopback only, fast health checks, a rate limit high enough not to
 /// trigger, adaptive loop off, admin on its own port.
 pub fn base_config(

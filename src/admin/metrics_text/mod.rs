@@ -5,7 +5,7 @@
 //! `tests/prometheus.rs`; the names are listed in `docs/operations.md`.
 //!
 //! - `histogram`: histogram families from the recorders' cumulative counts.
-//! - `sections`: capacity, TLS and cluster-mode series.
+//! - `sections`: capacity, TLS, cluster-mode and configuration series.
 
 mod histogram;
 mod sections;
@@ -175,6 +175,7 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
 
     sections::capacity(&r, s)?;
     sections::cluster(&r, s)?;
+    sections::config(&r, s)?;
 
     let rl = &s.rate_limit;
     let rates = [

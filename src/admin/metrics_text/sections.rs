@@ -1,4 +1,5 @@
-//! The sections of `/metrics` beyond requests and backends: capacity, TLS and cluster mode.
+//! The sections of `/metrics` beyond requests and backends: capacity, TLS, cluster mode and
+//! the configuration (reloads).
 
 use super::{counter, gauge};
 use crate::status::Snapshot;
@@ -145,5 +146,39 @@ pub(super) fn cluster(r: &Registry, s: &Snapshot) -> prometheus::Result<()> {
     )?
     .with_label_values(&[])
     .inc_by(c.sync_errors);
+    Ok(())
+}
+
+/// The configuration in force and the reloads (§12.1).
+pub(super) fn config(r: &Registry, s: &Snapshot) -> prometheus::Result<()> {
+    let c = &s.config;
+    let reloads = counter(
+        r,
+        "aegis_config_reloads_total",
+        "Configuration reloads, by result (success: applied; failure: refused, nothing changed).",
+        &["result"],
+    )?;
+    reloads
+        .with_label_values(&["success"])
+        .inc_by(c.reloads_applied);
+    reloads
+        .with_label_values(&["failure"])
+        .inc_by(c.reloads_refused);
+    gauge(
+        r,
+        "aegis_config_generation",
+        "Generation of the configuration in force: 1 at startup, one more per applied reload.",
+        &[],
+    )?
+    .with_label_values(&[])
+    .set(c.generation as f64);
+    gauge(
+        r,
+        "aegis_config_loaded_timestamp_seconds",
+        "When the configuration in force was loaded (Unix time).",
+        &[],
+    )?
+    .with_label_values(&[])
+    .set(c.loaded_at_unix as f64);
     Ok(())
 }

@@ -38,6 +38,7 @@ mod stream;
 pub use policy::Deadlines;
 pub use stream::{DeadlineStream, FIRST_READ_BYTES};
 
+use crate::config::ConfigHandle;
 use crate::http2::{self, Http2Config};
 use async_trait::async_trait;
 use bytes::BytesMut;
@@ -47,7 +48,6 @@ use pingora::protocols::{Stream, ALPN};
 use pingora::server::ShutdownWatch;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Called by the proxy once a request header has been parsed: the header deadline no longer
 /// applies to the connection's reads.
@@ -61,15 +61,15 @@ pub fn mark_header_read(stream: Option<&Stream>) {
 /// HTTP/2 connections (ALPN h2, or the h2c preface where `h2c` is on) go to [`crate::http2`].
 pub struct HeaderDeadline<A> {
     pub inner: Arc<A>,
-    pub read_timeout: Duration,
-    pub idle_timeout: Duration,
+    /// Where `read_timeout`, `idle_timeout` and the HTTP/2 limits come from: loaded once per
+    /// connection, so a reload applies to connections accepted after it.
+    pub config: Arc<ConfigHandle>,
     /// The listener terminates TLS: each connection starts with this handshake (under its own
     /// deadline); after it, the stream is the decrypted one and `selected_alpn_proto` tells
     /// what the client chose.
     pub tls: Option<Arc<crate::tls::Terminator>>,
     /// A plain listener accepts HTTP/2 with prior knowledge (`listeners[].h2c`).
     pub h2c: bool,
-    pub http2: Http2Config,
 }
 
 #[async_trait]
@@ -79,18 +79,22 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let config = self.config.current();
         let stream = match &self.tls {
-            Some(tls) => tls.accept(stream).await?,
+            Some(tls) => tls.accept(stream, config.server.read_timeout).await?,
             None => stream,
         };
         if stream.selected_alpn_proto() == Some(ALPN::H2) {
-            http2::serve(&self.inner, stream, BytesMut::new(), shutdown, &self.http2).await;
+            let h2 = Http2Config::new(&config);
+            http2::serve(&self.inner, stream, BytesMut::new(), shutdown, &h2).await;
             return None;
         }
         let deadlines = Deadlines {
-            read_timeout: self.read_timeout,
-            idle_timeout: self.idle_timeout,
+            read_timeout: config.server.read_timeout,
+            idle_timeout: config.server.idle_timeout,
         };
+        let h2c = self.h2c.then(|| Http2Config::new(&config));
+        drop(config);
         let mut stream = Box::new(DeadlineStream::new(stream, deadlines));
         let mut settings: Option<HttpPersistentSettings> = None;
         loop {
@@ -106,12 +110,14 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
                 // connection holds no Pingora session, only this loop and its socket.
                 None => std::future::poll_fn(|cx| stream.poll_first_bytes(cx)).await?,
             };
-            if self.h2c && stream.request == 1 && starts_like_preface(&first) {
-                // The connection's first bytes are (the start of) the HTTP/2 preface; the
-                // `h2` crate reads them again and checks the rest.
-                let inner = stream.inner;
-                http2::serve(&self.inner, inner, first, shutdown, &self.http2).await;
-                return None;
+            if let Some(h2) = h2c.as_ref().filter(|_| stream.request == 1) {
+                if starts_like_preface(&first) {
+                    // The connection's first bytes are (the start of) the HTTP/2 preface; the
+                    // `h2` crate reads them again and checks the rest.
+                    let inner = stream.inner;
+                    http2::serve(&self.inner, inner, first, shutdown, h2).await;
+                    return None;
+                }
             }
             let mut session = ServerSession::new_http1(stream);
             if let Some(settings) = settings.take() {
