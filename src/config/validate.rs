@@ -45,6 +45,26 @@ fn file_error(message: String) -> ConfigErrors {
     }])
 }
 
+/// `server.address` and `server.port` mean the one plain listener only while `listeners` is absent;
+/// set beside `listeners` they do nothing, which an operator should hear about (a warning, so that
+/// a config written for both forms still loads).
+fn ignored_by_listeners<T>(listeners: &Field<T>, server: &RawServer) -> Vec<ConfigError> {
+    if matches!(listeners, Field::Missing) {
+        return Vec::new();
+    }
+    [
+        ("server.address", !matches!(server.address, Field::Missing)),
+        ("server.port", !matches!(server.port, Field::Missing)),
+    ]
+    .into_iter()
+    .filter(|(_, set)| *set)
+    .map(|(path, _)| ConfigError {
+        path: path.into(),
+        message: "ignored: `listeners` is set and names every address Aegis listens on".into(),
+    })
+    .collect()
+}
+
 impl Checker {
     fn config(&mut self, raw: RawConfig) -> Config {
         self.unknown("", &raw.unknown);
@@ -62,6 +82,7 @@ impl Checker {
         let http2 = self.section(raw.http2, "http2");
         let cluster = self.section(raw.cluster, "cluster");
         let backends = self.backends(raw.backends);
+        let warnings = ignored_by_listeners(&raw.listeners, &server);
         let server = self.server(server);
         let listeners = self.listeners(raw.listeners, server.listen_addr());
 
@@ -82,7 +103,7 @@ impl Checker {
             development: self.development(development),
             security: self.security(security),
             listeners,
-            warnings: Vec::new(),
+            warnings,
             http2: self.http2(http2),
             cluster,
         };
@@ -111,6 +132,21 @@ impl Checker {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn server_address_and_port_beside_listeners_are_ignored_with_a_warning() {
+        let text = "server:\n  port: 9000\nlisteners:\n  - address: 127.0.0.1:8443\nbackends:\n  - url: http://a.example\n";
+        let config = super::parse(text).expect("valid");
+        let warned: Vec<String> = config.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(
+            warned,
+            ["server.port: ignored: `listeners` is set and names every address Aegis listens on"]
+        );
+        assert_eq!(config.listeners[0].address.port(), 8443);
+        let plain = super::parse("server:\n  port: 9000\nbackends:\n  - url: http://a.example\n")
+            .expect("valid");
+        assert!(plain.warnings.is_empty(), "{:?}", plain.warnings);
+    }
+
     use super::*;
     use std::time::Duration;
 
