@@ -34,6 +34,10 @@ bench:
 bench-load:
     bash benches/load/run.sh
 
+# What an open web dashboard costs: page weight, Aegis CPU with and without it (= benches/load/web_dashboard.sh)
+bench-web-dashboard:
+    bash benches/load/web_dashboard.sh
+
 # TLS load figures: Aegis vs nginx terminating TLS, new connections and keep-alive (= benches/load/tls.sh)
 bench-tls:
     bash benches/load/tls.sh

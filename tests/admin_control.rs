@@ -24,6 +24,14 @@ fn admin(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> Res
     raw(addr, request.as_bytes()).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
+/// A port free on every address (a port free on 127.0.0.1 may be taken on another).
+fn free_wildcard_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 fn id(url: &str) -> String {
     url.replacen("://", "-", 1)
 }
@@ -118,7 +126,7 @@ fn a_non_loopback_admin_address_needs_the_token_for_every_endpoint() {
     let a = FakeBackend::start("a").unwrap();
     let file = token_file("n0n-loopback", 0o600);
     // 0.0.0.0 is not loopback; the test still talks to it over 127.0.0.1.
-    let port = common::free_port();
+    let port = free_wildcard_port();
     let yaml = format!(
         "admin:\n  address: 0.0.0.0:{port}\n  token_file: {}\n",
         file.display()
@@ -128,9 +136,13 @@ fn a_non_loopback_admin_address_needs_the_token_for_every_endpoint() {
     assert!(wait_until(Duration::from_secs(10), || {
         std::net::TcpStream::connect(addr).is_ok()
     }));
-    for path in ["/status", "/metrics", "/healthz", "/"] {
+    for path in ["/status", "/metrics", "/healthz", "/nope"] {
         assert_refused(&admin(addr, "GET", path, None), 401, "unauthorized");
     }
+    // The web dashboard's page holds no data: it loads, then asks for the token.
+    let page = admin(addr, "GET", "/", None);
+    assert_eq!(page.status, 200);
+    assert!(!page.text().contains(&a.url()));
     let status = admin(addr, "GET", "/status", Some("n0n-loopback"));
     assert_eq!(status.status, 200);
     assert_eq!(status.json()["backends"][0]["url"], a.url());
@@ -139,7 +151,7 @@ fn a_non_loopback_admin_address_needs_the_token_for_every_endpoint() {
     drop(aegis);
 
     // Without a token file such an admin listener answers nothing but 403.
-    let port = common::free_port();
+    let port = free_wildcard_port();
     let aegis = Aegis::start(
         &[(a.url(), 1)],
         &format!("admin:\n  address: 0.0.0.0:{port}\n"),

@@ -23,6 +23,9 @@ const MAX_TRACKED: usize = 4096;
 /// What a request wants to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
+    /// The web dashboard's page, script and style sheet: no data, open to anyone who reaches
+    /// the listener.
+    Public,
     /// Read state: `/metrics`, `/status`, `/healthz`, the dashboard page.
     Read,
     /// Change state: drain, enable, reload.
@@ -58,8 +61,10 @@ impl AdminAuth {
         client: IpAddr,
         now: Instant,
     ) -> Result<(), Reply> {
-        if access == Access::Read && !self.reads_need_token {
-            return Ok(());
+        match access {
+            Access::Public => return Ok(()),
+            Access::Read if !self.reads_need_token => return Ok(()),
+            Access::Read | Access::Act => {}
         }
         let Some(token) = &self.token else {
             return Err(Reply::json(
@@ -161,7 +166,9 @@ mod tests {
         let none_remote = AdminAuth::new(None, false);
         let with_loopback = AdminAuth::new(Some(token("s3cret-a")), true);
         let with_remote = AdminAuth::new(Some(token("s3cret-b")), false);
-        let cases: [(&AdminAuth, Access, Option<&[u8]>, u16); 12] = [
+        let cases: [(&AdminAuth, Access, Option<&[u8]>, u16); 14] = [
+            (&none_remote, Access::Public, None, 200),
+            (&with_remote, Access::Public, None, 200),
             (&none_loopback, Access::Read, None, 200),
             (&none_loopback, Access::Act, Some(b"Bearer x"), 403),
             (&none_remote, Access::Read, None, 403),

@@ -13,6 +13,7 @@
 pub mod auth;
 mod metrics_text;
 mod reply;
+pub mod web;
 
 pub use reply::Reply;
 
@@ -84,6 +85,9 @@ impl Admin {
         let path = request.path.split('?').next().unwrap_or_default();
         let action = parse_action(path);
         let access = match (request.method, &action) {
+            // The web dashboard's own files hold no data: open, so that a browser can load the
+            // page that then asks for the token (`docs/decisions/runtime-control.md`).
+            ("GET" | "HEAD", None) if web::is_asset(path) => Access::Public,
             ("GET" | "HEAD", None) => Access::Read,
             ("POST", Some(_)) => Access::Act,
             _ => return Reply::json(405, r#"{"error":"method not allowed"}"#),
@@ -129,6 +133,9 @@ impl Admin {
     }
 
     fn read(&self, path: &str) -> Reply {
+        if let Some(asset) = web::asset(path) {
+            return asset;
+        }
         let observer = &self.observer;
         match path {
             "/metrics" => Reply {
