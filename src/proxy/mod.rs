@@ -6,6 +6,7 @@
 
 mod ctx;
 pub mod deadline;
+mod finish;
 pub mod forward;
 mod listener;
 pub mod refused;
@@ -22,7 +23,6 @@ use crate::capacity::{Capacity, LocalResource};
 use crate::config::ConfigHandle;
 use crate::lifecycle::Lifecycle;
 use crate::limit::{ClientKey, RateLimiter, Verdict};
-use crate::logging::{access, AccessEntry};
 use crate::metrics::Metrics;
 use crate::reply::{LocalReply, Refusal, UpstreamFailure};
 use crate::security::headers::finish_backend_response;
@@ -85,41 +85,6 @@ impl AegisProxy {
             allow: &ctx.config.server.allowed_methods,
             hsts: self.listener.hsts(&ctx.config.security.hsts),
             location,
-        }
-    }
-
-    /// Records the current attempt's outcome in its backend's breaker (once).
-    fn record_outcome(&self, ctx: &mut RequestCtx, outcome: Outcome) {
-        self.record_outcome_at(ctx, outcome, Instant::now);
-    }
-
-    /// [`Self::record_outcome`], reading the time from `now` only when an outcome is recorded.
-    fn record_outcome_at(
-        &self,
-        ctx: &mut RequestCtx,
-        outcome: Outcome,
-        now: impl FnOnce() -> Instant,
-    ) {
-        let Some(attempt) = ctx.attempt.as_mut() else {
-            return;
-        };
-        if attempt.outcome.is_some() {
-            return;
-        }
-        attempt.outcome = Some(outcome);
-        self.pool
-            .record(&attempt.backend, attempt.ticket, outcome, now());
-    }
-
-    /// Ends the current attempt: breaker outcome (if not yet recorded) and backend metrics.
-    fn end_attempt(&self, ctx: &mut RequestCtx, outcome: Outcome) {
-        self.record_outcome(ctx, outcome);
-        if let Some(attempt) = ctx.attempt.take() {
-            let outcome = attempt.outcome.unwrap_or(outcome);
-            attempt
-                .backend
-                .metrics
-                .finished(outcome, ctx.upstream_latency);
         }
     }
 }
@@ -404,75 +369,7 @@ impl ProxyHttp for AegisProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        self.end_attempt(ctx, Outcome::Nothing);
-        let h2 = session.req_header().version == http::Version::HTTP_2;
-        if h2
-            && e.is_some_and(|e| {
-                *e.etype() == ErrorType::WriteTimedout && *e.esource() == ErrorSource::Downstream
-            })
-        {
-            crate::http2::response_write_stalled();
-        }
-        let status = session
-            .response_written()
-            .map(|r| r.status.as_u16())
-            .or(ctx.reply.map(|r| r.status()))
-            .unwrap_or(0);
-        let total = ctx.started.elapsed();
-        self.metrics.record_response(status, ctx.reply, total);
-        let tls = if self.listener.tls {
-            let version = crate::tls::version_label(
-                session
-                    .digest()
-                    .and_then(|d| d.ssl_digest.as_ref())
-                    .map(|d| d.version.as_ref()),
-            );
-            self.metrics.record_tls_request(version);
-            version
-        } else {
-            "-"
-        };
-        if h2 {
-            self.metrics.record_h2();
-        }
-        if !access::enabled() {
-            return;
-        }
-        let req = session.req_header();
-        // SECURITY: the path is logged without its query string, and no header values at all:
-        // query strings, cookies and credentials stay out of the logs; the client is masked.
-        let entry = AccessEntry {
-            client: session
-                .client_addr()
-                .and_then(|a| a.as_inet())
-                .map(|a| a.ip()),
-            method: req.method.as_str(),
-            protocol: match req.version {
-                http::Version::HTTP_2 => "h2",
-                http::Version::HTTP_10 => "http/1.0",
-                _ => "http/1.1",
-            },
-            path: req.uri.path(),
-            status,
-            bytes: session.body_bytes_sent(),
-            backend: ctx
-                .last_backend
-                .as_ref()
-                .map_or("-", |b| b.spec.url.as_str()),
-            upstream: ctx.upstream_latency,
-            total,
-            request_id: ctx.request_id.to_str().unwrap_or("-"),
-            // A request answered before it went upstream logs the trace it came with, if any.
-            trace_id: match &ctx.traceparent {
-                Some(sent) => trace::trace_id(sent),
-                None => trace::incoming(req.headers.get_all(trace::TRACEPARENT))
-                    .and_then(|t| std::str::from_utf8(t.trace_id).ok())
-                    .unwrap_or("-"),
-            },
-            refusal: ctx.reply.map_or("-", |r| r.reason()),
-            tls,
-        };
-        access::write(&entry);
+        self.finish(session, e, ctx);
     }
 
     fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {

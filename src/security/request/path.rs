@@ -1,5 +1,8 @@
 //! Path check (§3.3): refuses traversal, malformed escapes and NULs in the request target, in
 //! its raw form and percent-decoded once and twice.
+//!
+//! Just over 400 lines with its unit tests (the code is ~220): the adversarial path table
+//! belongs beside the check it pins.
 
 use super::{find_byte, Violation};
 
