@@ -238,3 +238,34 @@ fn a_drained_backend_gets_no_new_request_while_its_in_flight_one_completes() {
         "an enabled backend got no traffic"
     );
 }
+
+#[test]
+fn a_drained_backend_stays_drained_across_a_reload() {
+    let (a, b) = (
+        FakeBackend::start("a").unwrap(),
+        FakeBackend::start("b").unwrap(),
+    );
+    let file = token_file("r3load", 0o600);
+    let aegis = Aegis::start(&[(a.url(), 1), (b.url(), 1)], &admin_yaml(&file));
+    let drain = format!("/backends/{}/drain", id(&a.url()));
+    assert_eq!(
+        admin(aegis.admin_addr(), "POST", &drain, Some("r3load")).status,
+        200
+    );
+    // A reload that changes a's weight keeps a (same URL) and its admin state.
+    let text = std::fs::read_to_string(&aegis.config_path).expect("config");
+    let text = text.replacen("weight: 1", "weight: 3", 1);
+    std::fs::write(&aegis.config_path, text).expect("config");
+    aegis.signal("HUP");
+    assert!(wait_until(Duration::from_secs(10), || {
+        aegis.status()["config"]["reloads_applied"] == 1
+    }));
+    let status = aegis.status();
+    assert_eq!(status["backends"][0]["weight"], 3, "{status}");
+    assert_eq!(status["backends"][0]["admin_state"], "drained");
+    let before = a.request_count();
+    for _ in 0..10 {
+        assert_eq!(aegis.get("/").status, 200);
+    }
+    assert_eq!(a.request_count(), before);
+}
