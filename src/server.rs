@@ -16,7 +16,7 @@ use crate::metrics::Metrics;
 use crate::proxy::deadline::HeaderDeadline;
 use crate::proxy::{AegisProxy, ListenerRole};
 use crate::reload::{Reloader, Targets, Trigger};
-use crate::status::{Observer, SamplerService, Sources, StaticInfo};
+use crate::status::{BoundAddresses, Observer, SamplerService, Sources, StaticInfo};
 use crate::tls::{CertificateResolver, Terminator};
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
@@ -62,6 +62,8 @@ pub struct Components {
     pub capacity: Arc<Capacity>,
     /// Set in cluster mode (`cluster.redis_url`).
     pub cluster: Option<Arc<Cluster>>,
+    /// Where the listeners are bound, once they are.
+    pub bound: Arc<BoundAddresses>,
 }
 
 impl Components {
@@ -86,9 +88,11 @@ impl Components {
         }
         let limiter = Arc::new(limiter);
         let adaptive = Arc::new(Mutex::new(AdaptiveStatus::default()));
+        let bound = Arc::new(BoundAddresses::new(
+            config.listeners.iter().map(|l| (l.address, l.describe())),
+        ));
         let info = StaticInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
-            listen: listeners_label(config),
         };
         let observer = Arc::new(Observer::new(Sources {
             info,
@@ -104,6 +108,7 @@ impl Components {
                 .clone()
                 .map(|c| c as Arc<dyn crate::status::snapshot::ClusterSource>),
             reload: std::sync::OnceLock::new(),
+            bound: bound.clone(),
         }));
         Components {
             config: handle,
@@ -116,6 +121,7 @@ impl Components {
             observer,
             capacity,
             cluster,
+            bound,
         }
     }
 }
@@ -175,7 +181,7 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
 
     let mut resolvers = Vec::new();
     for (index, listener) in config.listeners.iter().enumerate() {
-        let (service, resolver) = listener_service(&components, listener, &server.configuration)?;
+        let (service, resolver) = listener_service(&components, (index, listener), &server.configuration)?;
         server.add_service(service);
         resolvers.extend(resolver.map(|r| (index, r)));
     }
@@ -247,12 +253,14 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
                         config.admin.address.ip().is_loopback(),
                     ),
                 }),
+                bound: components.bound.clone(),
             },
         ));
     }
 
+    // Each listener logs `listening on …` with its bound address once its socket is bound.
     log::info!(
-        "Aegis {} listening on {}",
+        "Aegis {} starting: {}",
         env!("CARGO_PKG_VERSION"),
         listeners_label(&config)
     );
@@ -308,7 +316,7 @@ type ListenerService = Service<HeaderDeadline<HttpProxy<AegisProxy>>>;
 /// certificate resolver a reload swaps.
 fn listener_service(
     components: &Components,
-    listener: &ListenerSettings,
+    (index, listener): (usize, &ListenerSettings),
     server_conf: &Arc<ServerConf>,
 ) -> anyhow::Result<(ListenerService, Option<Arc<CertificateResolver>>)> {
     let proxy = AegisProxy {
@@ -354,6 +362,11 @@ fn listener_service(
     // Beyond `server.max_connections` (counted over every listener), clients wait in the
     // listen backlog (see `capacity`).
     service.set_accept_gate(components.capacity.gate());
+    // With port 0 the kernel picks the port: the bound address is logged and kept for /status.
+    let bound = components.bound.clone();
+    service.set_on_bound(Arc::new(move |_, address| {
+        bound.listener_bound(index, address)
+    }));
     Ok((service, resolver))
 }
 

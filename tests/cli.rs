@@ -34,12 +34,22 @@ fn the_shipped_config_validates() {
 #[test]
 fn every_config_error_is_reported_with_its_key_and_exit_2() {
     let path = write(
-        "server:\n  port: 0\n  read_timout: 5s\nbackends:\n  - url: http://127.0.0.1:1\n  - url: ftp://example.com\n  - url: http://u:p@example.com\nrate_limit:\n  burst: many\n",
+        r#"
+server:
+  port: 65536
+  read_timout: 5s
+backends:
+  - url: http://127.0.0.1:1
+  - url: ftp://example.com
+  - url: http://u:p@example.com
+rate_limit:
+  burst: many
+"#,
     );
     let (code, out, err) = run_aegis(&["-t", "-c", &path]);
     assert_eq!(code, 2, "{out}{err}");
     for expected in [
-        "server.port: must be between 1 and 65535, got 0",
+        "server.port: must be between 0 and 65535, got 65536",
         "server.read_timout: unknown key",
         "backends[1].url: scheme \"ftp\" is not allowed (use http or https)",
         "backends[2].url: must not contain user info",
@@ -53,7 +63,13 @@ fn every_config_error_is_reported_with_its_key_and_exit_2() {
 fn an_invalid_config_opens_no_port() {
     let port = common::free_port();
     let path = write(&format!(
-        "server:\n  port: {port}\n  threads: -1\nbackends:\n  - url: http://127.0.0.1:9\n"
+        r#"
+server:
+  port: {port}
+  threads: -1
+backends:
+  - url: http://127.0.0.1:9
+"#
     ));
     let (code, _, err) = run_aegis(&["-c", &path, "--headless"]);
     assert_eq!(code, 2);
@@ -63,7 +79,14 @@ fn an_invalid_config_opens_no_port() {
 
 #[test]
 fn loopback_and_metadata_backends_are_refused_without_the_flag() {
-    let path = write("backends:\n  - url: http://127.0.0.1:8081\n  - url: http://169.254.169.254\n  - url: http://10.0.0.5\n");
+    let path = write(
+        r#"
+backends:
+  - url: http://127.0.0.1:8081
+  - url: http://169.254.169.254
+  - url: http://10.0.0.5
+"#,
+    );
     let (code, _, err) = run_aegis(&["-t", "-c", &path]);
     assert_eq!(code, 2);
     assert!(err.contains("backends[0].url: 127.0.0.1 resolves to a refused address: 127.0.0.1 is a loopback address"), "{err}");
@@ -76,7 +99,13 @@ fn loopback_and_metadata_backends_are_refused_without_the_flag() {
         "{err}"
     );
     let path = write(
-        "backends:\n  - url: http://127.0.0.1:8081\n  - url: http://169.254.169.254\ndevelopment:\n  allow_loopback_backends: true\n",
+        r#"
+backends:
+  - url: http://127.0.0.1:8081
+  - url: http://169.254.169.254
+development:
+  allow_loopback_backends: true
+"#,
     );
     let (code, _, err) = run_aegis(&["-t", "-c", &path]);
     assert_eq!(code, 2);

@@ -20,7 +20,7 @@ pub use reply::Reply;
 use crate::balance::{AdminState, UpstreamPool};
 use crate::reload::{Outcome, Reloader, Trigger};
 use crate::security::headers::SECURITY_HEADERS;
-use crate::status::Observer;
+use crate::status::{BoundAddresses, Observer};
 use async_trait::async_trait;
 use auth::{Access, AdminAuth};
 use httparse::Status;
@@ -45,8 +45,10 @@ const MAX_BODY: usize = 1024;
 
 /// The admin listener service.
 pub struct AdminService {
+    /// `admin.address`; port 0 lets the kernel pick one (logged, and in `/status`).
     pub address: SocketAddr,
     pub admin: Arc<Admin>,
+    pub bound: Arc<BoundAddresses>,
 }
 
 /// What the admin endpoints read and act on.
@@ -368,7 +370,10 @@ impl BackgroundService for AdminService {
                 return;
             }
         };
-        log::info!("admin listener on {}", self.address);
+        match listener.local_addr() {
+            Ok(bound) => self.bound.admin_bound(bound),
+            Err(e) => log::warn!("admin listener on {}: no local address: {e}", self.address),
+        }
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {

@@ -110,6 +110,16 @@ fn is_name(text: &str) -> bool {
     !text.is_empty() && text.len() <= MAX_NAME && text.bytes().all(|b| b.is_ascii_graphic())
 }
 
+/// `hostname:port`; with port 0 (the kernel picks one at bind time, after this name is made)
+/// instances on one host would share `hostname:0`, so the process id tells them apart.
+fn default_instance_name(host: &str, port: u16, pid: u32) -> String {
+    if port == 0 {
+        format!("{host}:0-pid{pid}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 impl Checker {
     /// `port` is the public port, for the default instance name.
     pub(super) fn cluster(&mut self, raw: RawCluster, port: u16) -> ClusterSettings {
@@ -135,7 +145,7 @@ impl Checker {
         let instance_name = self
             .typed(raw.instance_name, "cluster.instance_name", "a string")
             .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| format!("{}:{port}", hostname()));
+            .unwrap_or_else(|| default_instance_name(&hostname(), port, std::process::id()));
         if !is_name(&instance_name) {
             self.error(
                 "cluster.instance_name",
@@ -239,6 +249,12 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     const BACKENDS: &str = "backends:\n  - url: http://a.example\n";
+
+    #[test]
+    fn the_default_instance_name_is_host_and_port_or_the_pid_for_port_zero() {
+        assert_eq!(super::default_instance_name("h", 8080, 7), "h:8080");
+        assert_eq!(super::default_instance_name("h", 0, 7), "h:0-pid7");
+    }
 
     fn errors(text: &str) -> Vec<String> {
         crate::config::problems(&format!("{BACKENDS}{text}"))

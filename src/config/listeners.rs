@@ -132,10 +132,16 @@ impl Checker {
                 .iter()
                 .position(|other| addresses_overlap(other.address, listener.address))
             {
+                let hint = if listener.address.port() == 0 {
+                    "; port 0 picks a port once per address: give each such listener its own \
+                     address (127.0.0.2:0, …)"
+                } else {
+                    ""
+                };
                 self.error(
                     &format!("{path}.address"),
                     format!(
-                        "{} overlaps listeners[{}] ({})",
+                        "{} overlaps listeners[{}] ({}){hint}",
                         listener.address, indices[k], listeners[k].address
                     ),
                 );
@@ -160,10 +166,6 @@ impl Checker {
                 None
             }
             Some(text) => match text.trim().parse::<SocketAddr>() {
-                Ok(address) if address.port() == 0 => {
-                    self.error(&address_path, "the port must be between 1 and 65535");
-                    None
-                }
                 Ok(address) => Some(address),
                 Err(_) => {
                     self.error(
@@ -303,8 +305,14 @@ fn version_text(value: &Value) -> Option<String> {
 }
 
 /// Whether two listeners would claim the same port: the same address, or the same port with an
-/// unspecified address (`0.0.0.0`, `::`) of the same family.
+/// unspecified address (`0.0.0.0`, `::`) of the same family. Port 0 asks the kernel for a fresh
+/// port, so it never collides, except twice on the very same address: Pingora keeps (and hands
+/// over in a graceful upgrade) one socket per configured address text, so the two listeners
+/// would share one socket.
 fn addresses_overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    if a.port() == 0 || b.port() == 0 {
+        return a == b;
+    }
     a.port() == b.port()
         && a.is_ipv4() == b.is_ipv4()
         && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
@@ -389,6 +397,21 @@ mod tests {
     }
 
     #[test]
+    fn port_zero_is_a_fresh_port_per_address_and_never_the_admin_port() {
+        // Two port-0 listeners on distinct addresses, and the admin listener on port 0 too.
+        let ok = "listeners:\n  - address: 127.0.0.1:0\n  - address: 127.0.0.2:0\nadmin:\n  address: 127.0.0.1:0\nbackends:\n  - url: http://a.example\n";
+        let config = crate::config::parse(ok).expect("port 0 is valid");
+        assert_eq!(config.listeners[1].address.port(), 0);
+        let errs = errors("listeners:\n  - address: 127.0.0.1:0\n  - address: 127.0.0.1:0\n");
+        assert!(
+            errs.iter().any(|e| e.starts_with(
+                "listeners[1].address: 127.0.0.1:0 overlaps listeners[0] (127.0.0.1:0); port 0 picks a port once per address"
+            )),
+            "{errs:#?}"
+        );
+    }
+
+    #[test]
     fn listener_problems_have_key_paths() {
         let errs = errors(
             "listeners:\n  - address: nowhere\n    tls:\n      certificates:\n        - cert: a.crt\n      min_version: '1.1'\n    h2c: true\n    redirect_to_https: http://x\n  - address: 0.0.0.0:9100\n    tls: {}\n  - address: 127.0.0.1:9100\n    bogus: 1\n  - {}\n",
@@ -443,6 +466,10 @@ mod tests {
         assert!(addresses_overlap(a("0.0.0.0:80"), a("127.0.0.1:80")));
         assert!(addresses_overlap(a("127.0.0.1:80"), a("127.0.0.1:80")));
         assert!(!addresses_overlap(a("127.0.0.1:80"), a("127.0.0.2:80")));
+        // Port 0: a fresh port per socket, but one socket per configured address in Pingora.
+        assert!(!addresses_overlap(a("0.0.0.0:0"), a("127.0.0.1:0")));
+        assert!(!addresses_overlap(a("127.0.0.1:0"), a("127.0.0.1:80")));
+        assert!(addresses_overlap(a("127.0.0.1:0"), a("127.0.0.1:0")));
         assert!(!addresses_overlap(a("0.0.0.0:80"), a("[::]:80")));
         assert!(!addresses_overlap(a("0.0.0.0:80"), a("0.0.0.0:81")));
     }

@@ -14,7 +14,8 @@ pub struct ServerSettings {
     /// `server.address`, default `0.0.0.0` (IPv6 allowed): the address of the one plain listener
     /// used when `listeners` is absent. Not reloadable (a new socket).
     pub address: IpAddr,
-    /// `server.port`, default 8080, 1–65535: that listener's port. Not reloadable.
+    /// `server.port`, default 8080, 0–65535 (0: the kernel picks a free port, logged as
+    /// `listening on`): that listener's port. Not reloadable.
     pub port: u16,
     /// `server.threads`, default the number of CPU cores, 1–1024: Pingora worker threads. Not
     /// reloadable (a new process).
@@ -137,7 +138,8 @@ impl Checker {
         };
         ServerSettings {
             address,
-            port: self.int(raw.port, "server.port", default.port.into(), 1, 65535) as u16,
+            // 0: the kernel picks a free port, logged as `listening on` (tests, side by side).
+            port: self.int(raw.port, "server.port", default.port.into(), 0, 65535) as u16,
             threads: self.int(
                 raw.threads,
                 "server.threads",

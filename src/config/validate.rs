@@ -120,7 +120,9 @@ impl Checker {
                 || public.ip().is_unspecified()
                 || admin.ip().is_unspecified();
             // SECURITY: the admin endpoints must never be reachable through a public port (§7.3).
-            if config.admin.enabled && public.port() == admin.port() && same_ip {
+            // Port 0 is a fresh port for each socket (the kernel picks it), never a shared one.
+            let same_port = public.port() == admin.port() && public.port() != 0;
+            if config.admin.enabled && same_port && same_ip {
                 self.error(
                     "admin.address",
                     format!("must differ from the public listener ({public})"),
@@ -201,7 +203,7 @@ mod tests {
         let text = "server:\n  port: 70000\n  prot: 1\n  read_timeout: 5\nbackends:\n  - url: http://a.example\n  - url: ftp://b.example\n  - url: http://user:pw@c.example\nadaptive:\n  min_rate: 600\n  reduction_factor: 1.5\nbogus: 1\n";
         let errs = errors(text);
         let expect = [
-            "server.port: must be between 1 and 65535, got 70000",
+            "server.port: must be between 0 and 65535, got 70000",
             "server.prot: unknown key",
             "server.read_timeout: expected a duration",
             "backends[1].url: scheme \"ftp\" is not allowed (use http or https)",

@@ -5,11 +5,14 @@
 //! Kept apart from `metrics` so that the recorders stay a leaf the request path and the adaptive
 //! loop write to, while this module sits above everything it reads.
 //!
+//! - `bound`: where each listener is bound ([`BoundAddresses`]; port 0 lets the kernel pick).
 //! - `observer`: the once-a-second sampler ([`SamplerService`]) and the snapshot builder.
 //! - `snapshot`: the plain-data snapshot types (serde).
 
+mod bound;
 mod observer;
 pub mod snapshot;
 
+pub use bound::BoundAddresses;
 pub use observer::{Observer, SamplerService, Sources, StaticInfo};
 pub use snapshot::Snapshot;

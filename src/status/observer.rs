@@ -2,6 +2,7 @@
 //! windowed percentiles) and builds [`Snapshot`]s on demand.
 
 use super::snapshot::*;
+use super::BoundAddresses;
 use crate::balance::{AdminState, UpstreamPool};
 use crate::capacity::Capacity;
 use crate::config::{Config, ConfigHandle};
@@ -26,7 +27,6 @@ const WINDOW: usize = 60;
 #[derive(Debug, Clone)]
 pub struct StaticInfo {
     pub version: String,
-    pub listen: String,
 }
 
 /// One second's reading of the cumulative counters.
@@ -88,6 +88,8 @@ pub struct Sources {
     pub cluster: Option<Arc<dyn ClusterSource>>,
     /// The reload state (`config` in `/status`); set once the reloader exists.
     pub reload: std::sync::OnceLock<Arc<dyn ConfigSource>>,
+    /// Where the listeners are bound.
+    pub bound: Arc<BoundAddresses>,
 }
 
 /// Samples the [`Sources`] once a second and builds snapshots of them on demand.
@@ -193,6 +195,7 @@ impl Observer {
             capacity,
             cluster,
             reload,
+            bound,
         } = &self.sources;
         let empty = BackendSample::default();
         let backends: Vec<BackendSnapshot> = pool
@@ -264,7 +267,8 @@ impl Observer {
         let adaptive = adaptive.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Snapshot {
             version: info.version.clone(),
-            listen: info.listen.clone(),
+            listen: bound.label(),
+            bound: bound.snapshot(),
             uptime_secs: self.started.elapsed().as_secs_f64(),
             draining: lifecycle.is_draining(),
             totals: Totals {

@@ -8,7 +8,11 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub version: String,
+    /// Every listener (`http://0.0.0.0:8080, https://…`), with its bound address once bound.
     pub listen: String,
+    /// Where the listeners are bound (the port the kernel picked for a configured port 0).
+    #[serde(default)]
+    pub bound: BoundSnapshot,
     pub uptime_secs: f64,
     /// True while Aegis drains at shutdown.
     pub draining: bool,
@@ -74,6 +78,14 @@ pub struct ReloadSnapshot {
 /// The reload state, for the snapshot (implemented by `crate::reload`).
 pub trait ConfigSource: Send + Sync {
     fn config_snapshot(&self) -> ConfigSnapshot;
+}
+
+/// The bound address of each listener, in `listeners[]` order, and of the admin listener;
+/// `None` until its socket is bound.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BoundSnapshot {
+    pub listeners: Vec<Option<String>>,
+    pub admin: Option<String>,
 }
 
 /// What cluster mode looks like from this instance (see `docs/cluster.md`).

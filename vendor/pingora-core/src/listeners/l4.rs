@@ -423,7 +423,7 @@ impl ListenerEndpoint {
     ///
     /// Useful when the listener was bound to port 0 (OS-assigned) to
     /// discover the actual port.
-    #[cfg(test)]
+    // AEGIS PATCH: public outside tests too (see `Service::set_on_bound`).
     pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
         self.listener.local_addr()
     }

@@ -290,6 +290,11 @@ impl TransportStack {
         self.l4.as_str()
     }
 
+    /// AEGIS PATCH: the address the endpoint is bound to (`None` for a Unix socket).
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.l4.local_addr()
+    }
+
     pub async fn accept(&self) -> Result<UninitializedStream> {
         let stream = self.l4.accept().await?;
         Ok(UninitializedStream {

@@ -40,6 +40,10 @@ use std::fs::Permissions;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// AEGIS PATCH: called once per TCP endpoint of a service, with its configured address and the
+/// address it is bound to (see [`Service::set_on_bound`]).
+pub type OnBound = Arc<dyn Fn(&str, std::net::SocketAddr) + Send + Sync>;
+
 /// Override the runtime options used to run a listening service.
 pub type RuntimeOptsOverride = Arc<dyn Fn(&RuntimeOpts) -> Option<RuntimeOpts> + Send + Sync>;
 
@@ -55,6 +59,8 @@ pub struct Service<A> {
     connection_filter: Arc<dyn ConnectionFilter>,
     // AEGIS PATCH: see `set_accept_gate`.
     accept_gate: Option<Arc<tokio::sync::Semaphore>>,
+    // AEGIS PATCH: see `set_on_bound`.
+    on_bound: Option<OnBound>,
 }
 
 impl<A> Service<A> {
@@ -69,6 +75,7 @@ impl<A> Service<A> {
             #[cfg(feature = "connection_filter")]
             connection_filter: Arc::new(AcceptAllFilter),
             accept_gate: None,
+            on_bound: None,
         }
     }
 
@@ -84,6 +91,7 @@ impl<A> Service<A> {
             #[cfg(feature = "connection_filter")]
             connection_filter: Arc::new(AcceptAllFilter),
             accept_gate: None,
+            on_bound: None,
         }
     }
 
@@ -95,6 +103,16 @@ impl<A> Service<A> {
     /// `worker_connections` or HAProxy's `maxconn`) instead of being accepted and failed.
     pub fn set_accept_gate(&mut self, gate: Arc<tokio::sync::Semaphore>) {
         self.accept_gate = Some(gate);
+    }
+
+    /// AEGIS PATCH: report where each endpoint is bound.
+    ///
+    /// `on_bound` is called once per TCP endpoint, right after it is bound (or taken over from
+    /// the process being upgraded) and before it accepts, with the configured address and the
+    /// bound one. With port 0 in the configured address, that is how the caller learns the port
+    /// the kernel picked.
+    pub fn set_on_bound(&mut self, on_bound: OnBound) {
+        self.on_bound = Some(on_bound);
     }
 
     /// Set a runtime options override for this service.
@@ -328,6 +346,15 @@ impl<A: ServerApp + Send + Sync + 'static> ServiceTrait for Service<A> {
             )
             .await
             .expect("Failed to build listeners");
+
+        // AEGIS PATCH: see `set_on_bound`.
+        if let Some(on_bound) = &self.on_bound {
+            for endpoint in &endpoints {
+                if let Some(bound) = endpoint.local_addr() {
+                    on_bound(endpoint.as_str(), bound);
+                }
+            }
+        }
 
         let app_logic = self
             .app_logic

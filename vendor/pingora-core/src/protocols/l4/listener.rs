@@ -72,7 +72,7 @@ impl Listener {
     /// For TCP listeners this is the resolved address (including the
     /// OS-assigned port when the listener was bound to port 0).
     /// Returns `None` for non-TCP listeners (e.g. Unix domain sockets).
-    #[cfg(test)]
+    // AEGIS PATCH: public outside tests too (see `Service::set_on_bound`).
     pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
         match self {
             Self::Tcp(l) => l.local_addr().ok(),
