@@ -153,7 +153,15 @@ fn admin_paths_are_not_served_on_the_public_port() {
 #[test]
 fn admin_can_be_disabled() {
     let a = FakeBackend::start("a").unwrap();
-    let aegis = Aegis::start(&[(a.url(), 1)], "admin:\n  enabled: false\n");
+    let aegis = Aegis::start(
+        &[(a.url(), 1)],
+        r#"
+admin:
+  enabled: false
+"#,
+    );
     assert_eq!(aegis.get("/").status, 200);
-    assert!(std::net::TcpStream::connect(aegis.admin_addr()).is_err());
+    // The process listens on its one listener and nothing else.
+    assert_eq!(common::listening_ports(aegis.pid()), vec![aegis.port]);
+    assert!(!aegis.output().contains("admin listening"));
 }

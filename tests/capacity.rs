@@ -158,7 +158,10 @@ fn three_thousand_keepalive_clients_under_a_soft_limit_of_1024_all_get_200() {
 #[test]
 fn beyond_max_connections_clients_wait_in_the_backlog_and_are_served_as_others_close() {
     let backend = FakeBackend::start("b").unwrap();
-    let extra = "server:\n  max_connections: 20\n";
+    let extra = r#"
+server:
+  max_connections: 20
+"#;
     let aegis = Aegis::start_with_file_limit(&[(backend.url(), 1)], extra, 1024, 1024);
     assert!(aegis
         .output()
@@ -213,7 +216,10 @@ fn running_out_of_descriptors_answers_503_overloaded_and_blames_no_backend() {
     raise_own_file_limit(4096);
     let backend = FakeBackend::start("b").unwrap();
     // A cap the limit cannot carry: Aegis warns, and its descriptors run out.
-    let extra = "server:\n  max_connections: 2000\n";
+    let extra = r#"
+server:
+  max_connections: 2000
+"#;
     let aegis = Aegis::start_with_file_limit(&[(backend.url(), 1)], extra, 1024, 1024);
     assert!(aegis
         .output()

@@ -45,7 +45,18 @@ impl Client {
 /// Rate 20/s, burst 20 (a 1 s window), synced every 100 ms, adaptive off.
 fn cluster_config(redis_url: &str, extra: &str) -> String {
     format!(
-        "rate_limit:\n  requests_per_second: 20\n  burst: 20\nadaptive:\n  enabled: false\n  min_rate: 1\n  max_rate: 1000\ncluster:\n  redis_url: \"{redis_url}\"\n  sync_interval: 100ms\n{extra}"
+        r#"
+rate_limit:
+  requests_per_second: 20
+  burst: 20
+adaptive:
+  enabled: false
+  min_rate: 1
+  max_rate: 1000
+cluster:
+  redis_url: "{redis_url}"
+  sync_interval: 100ms
+{extra}"#
     )
 }
 
@@ -169,7 +180,16 @@ fn one_client_over_three_instances_gets_its_rate_cluster_wide() {
 
     // Control: the same client against three instances without cluster mode gets about 3×.
     let single = start_three(&backend, |_| {
-        "rate_limit:\n  requests_per_second: 20\n  burst: 20\nadaptive:\n  enabled: false\n  min_rate: 1\n  max_rate: 1000\n".into()
+        r#"
+rate_limit:
+  requests_per_second: 20
+  burst: 20
+adaptive:
+  enabled: false
+  min_rate: 1
+  max_rate: 1000
+"#
+        .into()
     });
     let alone = round_robin(
         &single,
@@ -296,10 +316,25 @@ fn one_instance_decides_the_rate_and_the_lease_fails_over() {
     let backend = FakeBackend::start("b").unwrap();
     let interval = Duration::from_secs(1);
     let mut instances = start_three(&backend, |_| {
-        cluster_config(&redis.url(), "").replace(
-            "adaptive:\n  enabled: false\n",
-            "adaptive:\n  enabled: true\n  evaluation_interval: 1s\n  latency_threshold_ms: 60\n  reduction_factor: 0.5\n  recovery_factor: 1.0001\n",
-        ).replace("requests_per_second: 20\n  burst: 20", "requests_per_second: 400\n  burst: 400")
+        cluster_config(&redis.url(), "")
+            .replace(
+                r#"
+adaptive:
+  enabled: false
+"#,
+                r#"
+adaptive:
+  enabled: true
+  evaluation_interval: 1s
+  latency_threshold_ms: 60
+  reduction_factor: 0.5
+  recovery_factor: 1.0001
+"#,
+            )
+            .replace(
+                "requests_per_second: 20\n  burst: 20",
+                "requests_per_second: 400\n  burst: 400",
+            )
     });
     wait_joined(&instances);
     let holder = |a: &Aegis| {
@@ -375,13 +410,8 @@ fn many_clients_leave_redis_and_aegis_memory_bounded() {
     let _serial = serial();
     let redis = Redis::start(None);
     let backend = FakeBackend::start("b").unwrap();
-    let aegis = Aegis::start(
-        &[(backend.url(), 1)],
-        &format!(
-            "{}logging:\n  level: warn\n",
-            cluster_config(&redis.url(), "")
-        ),
-    );
+    let config = cluster_config(&redis.url(), "");
+    let aegis = Aegis::start_env(&[(backend.url(), 1)], &config, &[], common::NO_ACCESS_LOG);
     wait_joined(std::slice::from_ref(&aegis));
     let baseline = redis.info("used_memory");
     let run = |from: u32, to: u32| {

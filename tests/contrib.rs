@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::daemon::{kill, Daemon};
 use common::redis::Redis;
 use common::tls::TestCa;
 use common::{scratch_dir, wait_until, Aegis};
@@ -100,11 +101,22 @@ fn every_metric_the_rules_and_the_grafana_dashboard_query_is_exported() {
     let cert = TestCa::new().issue(&dir, "a", &["a.test"], 30);
     let redis = Redis::start(None);
     let backend = FakeBackend::start("a").unwrap();
-    let plain = common::free_port();
     let aegis = Aegis::start(
         &[(backend.url(), 1)],
         &format!(
-            "listeners:\n  - address: 127.0.0.1:{plain}\n  - address: 127.0.0.1:{{port}}\n    tls:\n      certificates: [{}]\nadaptive:\n  enabled: true\n  evaluation_interval: 200ms\ncluster:\n  redis_url: \"{}\"\n  sync_interval: 100ms\n",
+            r#"
+listeners:
+  - address: 127.0.0.1:0
+  - address: 127.0.0.2:0
+    tls:
+      certificates: [{}]
+adaptive:
+  enabled: true
+  evaluation_interval: 200ms
+cluster:
+  redis_url: "{}"
+  sync_interval: 100ms
+"#,
             cert.yaml(),
             redis.url()
         ),
@@ -112,7 +124,7 @@ fn every_metric_the_rules_and_the_grafana_dashboard_query_is_exported() {
     let mut exported = BTreeSet::new();
     // The adaptive P95 appears once an evaluation saw traffic, the sync lag after a sync.
     assert!(wait_until(Duration::from_secs(10), || {
-        common::http::get(common::local(plain), "/");
+        common::http::get(aegis.listener(0), "/");
         let text = aegis.admin_get("/metrics").text();
         exported = text
             .lines()
@@ -164,25 +176,12 @@ fn logged_lines(file: &Path) -> Vec<usize> {
 #[test]
 fn logrotate_moves_the_log_and_sigusr1_reopens_it_without_losing_a_line() {
     let backend = FakeBackend::start("a").unwrap();
-    let dir = scratch_dir();
-    let (port, admin_port) = (common::free_port(), common::free_port());
-    let log = dir.join("aegis.log");
-    let pid_file = dir.join("aegis.pid");
-    let mut config = common::base_config(port, admin_port, &[(backend.url(), 1)], &dir);
-    config["logging"]["file"] = log.display().to_string().into();
-    let config_path = dir.join("aegis.yml");
-    std::fs::write(&config_path, serde_yaml::to_string(&config).unwrap()).unwrap();
     // A daemon logs to logging.file (a headless foreground Aegis logs to stdout).
-    let (ok, said) = run(Command::new(env!("CARGO_BIN_EXE_aegis"))
-        .arg("-d")
-        .arg("-c")
-        .arg(&config_path));
-    assert!(ok, "{said}");
-    let daemon = Daemon(pid_file.clone());
-    let addr = common::local(port);
-    assert!(wait_until(Duration::from_secs(20), || {
-        daemon.pid().is_some() && std::net::TcpStream::connect(addr).is_ok()
-    }));
+    let daemon = Daemon::configure(&[(backend.url(), 1)], "");
+    assert!(daemon.launch(false).wait().unwrap().success());
+    let pid = daemon.wait_pid();
+    let addr = daemon.addr();
+    let (dir, log, pid_file) = (&daemon.dir, &daemon.log, &daemon.pid_file);
 
     let stop = Arc::new(AtomicBool::new(false));
     let load = client(addr, stop.clone());
@@ -224,32 +223,9 @@ fn logrotate_moves_the_log_and_sigusr1_reopens_it_without_losing_a_line() {
     assert!(new_file.contains("SIGUSR1: log file"), "{new_file}");
 
     // SIGHUP (systemctl reload) does not end the process.
-    daemon.signal("HUP");
+    kill(pid, "HUP");
     assert!(wait_until(Duration::from_secs(5), || {
         std::fs::read_to_string(&log).unwrap().contains("SIGHUP")
     }));
     assert_eq!(common::http::get(addr, "/after-hup").status, 200);
-}
-
-/// A daemon started by a test, stopped with SIGKILL on drop.
-struct Daemon(PathBuf);
-
-impl Daemon {
-    fn pid(&self) -> Option<u32> {
-        std::fs::read_to_string(&self.0).ok()?.trim().parse().ok()
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.pid().expect("the daemon's pid").to_string();
-        let (ok, said) = run(Command::new("kill").arg(format!("-{signal}")).arg(pid));
-        assert!(ok, "{said}");
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.pid().is_some() {
-            self.signal("KILL");
-        }
-    }
 }

@@ -11,7 +11,18 @@ use common::{wait_until, Aegis};
 use fake_backends::FakeBackend;
 use std::time::{Duration, Instant};
 
-const EXTRA: &str = "server:\n  allowed_methods: [GET, HEAD, POST]\n  allowed_hosts: [localhost, test.local]\n  max_header_bytes: 2048\n  max_body_bytes: 1000\n  read_timeout: 1s\n  idle_timeout: 2s\nlisteners:\n  - address: 127.0.0.1:{port}\n    h2c: true\n";
+const EXTRA: &str = r#"
+server:
+  allowed_methods: [GET, HEAD, POST]
+  allowed_hosts: [localhost, test.local]
+  max_header_bytes: 2048
+  max_body_bytes: 1000
+  read_timeout: 1s
+  idle_timeout: 2s
+listeners:
+  - address: 127.0.0.1:{port}
+    h2c: true
+"#;
 
 fn setup() -> (FakeBackend, Aegis) {
     let backend = FakeBackend::start("b").unwrap();
@@ -78,7 +89,13 @@ fn every_refusal_of_section_3_has_the_same_json_over_h2() {
 fn the_rate_limit_counts_streams() {
     let backend = FakeBackend::start("b").unwrap();
     let extra = format!(
-        "{EXTRA}rate_limit:\n  requests_per_second: 1\n  burst: 3\nadaptive:\n  min_rate: 1\n"
+        r#"
+{EXTRA}rate_limit:
+  requests_per_second: 1
+  burst: 3
+adaptive:
+  min_rate: 1
+"#
     );
     let aegis = Aegis::start(&[(backend.url(), 1)], &extra);
     let mut client = Client::connect(aegis.addr()).unwrap();
@@ -232,8 +249,12 @@ fn malformed_streams_are_refused_and_never_forwarded() {
     }
     // A length disagreement shows only when the DATA frames arrive, after the head may have
     // gone out: the backend then sees an aborted chunked request, never a complete one, and
-    // never the client's Content-Length.
-    std::thread::sleep(Duration::from_millis(300));
+    // never the client's Content-Length. Once Aegis has no request in flight and the backend
+    // none half-received, every upstream exchange is over.
+    let settled = wait_until(Duration::from_secs(5), || {
+        aegis.status()["totals"]["in_flight"] == 0 && backend.in_flight() == 0
+    });
+    assert!(settled, "{}", aegis.status()["totals"]);
     assert!(backend.requests().is_empty(), "{:?}", backend.requests());
     assert_eq!(
         Client::connect(aegis.addr())

@@ -14,7 +14,18 @@ use std::time::Duration;
 
 /// The test config with `limit` control frames per second.
 fn config(limit: u32) -> String {
-    format!("server:\n  allowed_hosts: [localhost]\n  write_timeout: 1s\nlisteners:\n  - address: 127.0.0.1:{{port}}\n    h2c: true\nhttp2:\n  max_control_frames_per_second: {limit}\n")
+    format!(
+        r#"
+server:
+  allowed_hosts: [localhost]
+  write_timeout: 1s
+listeners:
+  - address: 127.0.0.1:{{port}}
+    h2c: true
+http2:
+  max_control_frames_per_second: {limit}
+"#
+    )
 }
 
 /// A well-behaved client asking in a loop on its own connection until stopped.

@@ -6,14 +6,15 @@ mod common;
 
 use common::{scratch_dir, wait_until, Aegis};
 use fake_backends::FakeBackend;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-/// `curl` over TLS to Aegis on `port` for `url`'s host; returns (HTTP version, status, body).
-fn curl_tls(port: u16, url: &str, extra: &[&str]) -> (String, u16, String) {
+/// `curl` over TLS to Aegis at `addr` for `url`'s host; returns (HTTP version, status, body).
+fn curl_tls(addr: SocketAddr, url: &str, extra: &[&str]) -> (String, u16, String) {
     let host = url.split('/').nth(2).expect("an absolute URL");
     let out = std::process::Command::new("curl")
         .args(["-sk", "--max-time", "10", "--connect-to"])
-        .arg(format!("{host}:127.0.0.1:{port}"))
+        .arg(format!("{host}:{}:{}", addr.ip(), addr.port()))
         .args(extra)
         .args(["-w", "\n%{http_version} %{http_code}", url])
         .output()
@@ -45,31 +46,43 @@ fn tls_listeners_offer_h2_by_alpn_when_http2_is_on() {
         .status()
         .expect("openssl is installed");
     assert!(status.success());
-    let other = common::free_port();
     let certificates = format!(
         "      certificates:\n        - cert: {0}/tls.crt\n          key: {0}/tls.key\n",
         dir.display()
     );
     let extra = format!(
-        "server:\n  allowed_hosts: [localhost]\nlisteners:\n  - address: 127.0.0.1:{{port}}\n    tls:\n{certificates}  - address: 127.0.0.1:{other}\n    http2: false\n    tls:\n{certificates}"
+        r#"
+server:
+  allowed_hosts: [localhost]
+listeners:
+  - address: 127.0.0.1:0
+    tls:
+{certificates}  - address: 127.0.0.2:0
+    http2: false
+    tls:
+{certificates}"#
     );
     let aegis = Aegis::start(&[(backend.url(), 1)], &extra);
-    let port = aegis.port;
+    let (addr, port) = (aegis.listener(0), aegis.port);
+    let other = aegis.listener(1);
 
     let (version, status, body) =
-        curl_tls(port, &format!("https://localhost:{port}/x"), &["--http2"]);
+        curl_tls(addr, &format!("https://localhost:{port}/x"), &["--http2"]);
     assert_eq!((version.as_str(), status, body.as_str()), ("2", 200, "b"));
     let seen = backend.requests();
     assert_eq!(seen[0].version, "HTTP/1.1");
     assert_eq!(seen[0].header("x-forwarded-proto"), Some("https"));
     // A refusal over h2 on TLS: `:authority` outside the allowlist.
     let (version, status, body) =
-        curl_tls(port, &format!("https://evil.example:{port}/"), &["--http2"]);
+        curl_tls(addr, &format!("https://evil.example:{port}/"), &["--http2"]);
     assert_eq!((version.as_str(), status), ("2", 400));
     assert_eq!(body, r#"{"error":"invalid host"}"#);
     // `http2: false`: only HTTP/1.1 is offered.
-    let (version, status, _) =
-        curl_tls(other, &format!("https://localhost:{other}/"), &["--http2"]);
+    let (version, status, _) = curl_tls(
+        other,
+        &format!("https://localhost:{}/", other.port()),
+        &["--http2"],
+    );
     assert_eq!((version.as_str(), status), ("1.1", 200));
     let logged = wait_until(Duration::from_secs(5), || {
         aegis

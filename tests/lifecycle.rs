@@ -1,104 +1,19 @@
 //! Lifecycle and reliability under load (SPEC §8): daemon mode, graceful upgrade, drain, faults,
-//! and many idle connections. Loopback only; every loop is bounded in count and time.
+//! and many idle connections. Loopback only; every loop is bounded in count and time. The daemon
+//! and load harness is in `common::daemon` and `common::load`.
 
 mod common;
 
-use common::http::{self, read_response, Connection};
-use common::{free_port, rss_kib, scratch_dir, wait_until, Aegis};
+use common::daemon::{kill, pid_alive, read_pid, Daemon};
+use common::http::{self, Connection};
+use common::{load, rss_kib, wait_until, Aegis, NO_ACCESS_LOG};
 use fake_backends::{FakeBackend, Mode};
-use std::io::{BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
-}
-
-fn kill(pid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status();
-}
-
-fn read_pid(path: &Path) -> Option<u32> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-/// A daemonized Aegis: its config, pid file and log file; killed on drop if still running.
-struct Daemon {
-    dir: PathBuf,
-    config: PathBuf,
-    pid_file: PathBuf,
-    log: PathBuf,
-    port: u16,
-}
-
-impl Daemon {
-    fn configure(backends: &[(String, u32)], extra: &str) -> Daemon {
-        let dir = scratch_dir();
-        let port = free_port();
-        let mut config = common::base_config(port, free_port(), backends, &dir);
-        let log = dir.join("aegis.log");
-        config["logging"]["file"] = serde_yaml::Value::String(log.display().to_string());
-        if !extra.is_empty() {
-            let extra: serde_yaml::Value = serde_yaml::from_str(extra).unwrap();
-            for (k, v) in extra.as_mapping().unwrap() {
-                for (k2, v2) in v.as_mapping().unwrap() {
-                    config[k.as_str().unwrap()][k2.as_str().unwrap()] = v2.clone();
-                }
-            }
-        }
-        let path = dir.join("aegis.yml");
-        std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
-        Daemon {
-            pid_file: dir.join("aegis.pid"),
-            config: path,
-            log,
-            dir,
-            port,
-        }
-    }
-
-    /// Runs `aegis -d [-u] -c CONFIG`; returns the launcher (which exits once daemonized).
-    fn launch(&self, upgrade: bool) -> std::process::Child {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aegis"));
-        cmd.arg("-d").arg("-c").arg(&self.config);
-        if upgrade {
-            cmd.arg("-u");
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        cmd.spawn().expect("aegis starts")
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(pid) = read_pid(&self.pid_file) {
-            kill(pid, "KILL");
-        }
-        if std::thread::panicking() {
-            eprintln!("daemon log:\n{}", self.log());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
 
 #[test]
 fn daemon_writes_its_pid_file_serves_and_stops_cleanly() {
@@ -107,16 +22,8 @@ fn daemon_writes_its_pid_file_serves_and_stops_cleanly() {
     let mut launcher = daemon.launch(false);
     let status = launcher.wait().unwrap();
     assert!(status.success(), "the launcher exits 0 once detached");
-    assert!(wait_until(Duration::from_secs(10), || read_pid(
-        &daemon.pid_file
-    )
-    .is_some()));
-    let pid = read_pid(&daemon.pid_file).unwrap();
+    let pid = daemon.wait_pid();
     assert_ne!(pid, launcher.id(), "the daemon is a detached child");
-    assert!(wait_until(Duration::from_secs(10), || TcpStream::connect(
-        daemon.addr()
-    )
-    .is_ok()));
     let resp = http::get(daemon.addr(), "/");
     assert_eq!(resp.text(), "b");
     // The access log is written while the daemon runs, not only when it stops: its flusher runs
@@ -136,40 +43,12 @@ fn daemon_writes_its_pid_file_serves_and_stops_cleanly() {
     assert!(daemon.log().contains("Aegis shutdown complete"));
 }
 
-/// Runs `aegis -d -c CONFIG` from `cwd` with its output captured, as `aegis -d | cat`, `ssh` or a
-/// CI step do; returns once the captured pipes close (that is, once no process holds them).
-fn launch_captured(daemon: &Daemon, cwd: &Path) -> std::sync::mpsc::Receiver<std::process::Output> {
-    let child = Command::new(env!("CARGO_BIN_EXE_aegis"))
-        .arg("-d")
-        .arg("-c")
-        .arg(&daemon.config)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("aegis starts");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        if let Ok(output) = child.wait_with_output() {
-            let _ = tx.send(output);
-        }
-    });
-    rx
-}
-
 /// Checks that a running daemon's fds 0–2 point to /dev/null or its log file, that it serves and
 /// logs there, and that it stops on SIGTERM.
 fn assert_detached_and_logging(daemon: &Daemon) {
-    assert!(wait_until(Duration::from_secs(10), || read_pid(
-        &daemon.pid_file
-    )
-    .is_some()));
-    let pid = read_pid(&daemon.pid_file).unwrap();
-    assert!(wait_until(Duration::from_secs(10), || TcpStream::connect(
-        daemon.addr()
-    )
-    .is_ok()));
+    let pid = daemon.wait_pid();
+    // Bound: the `listening on` line reached the log file.
+    let addr = daemon.addr();
     let log = std::fs::canonicalize(&daemon.log).expect("the log file exists");
     for fd in 0..=2 {
         let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
@@ -179,7 +58,7 @@ fn assert_detached_and_logging(daemon: &Daemon) {
             target.display()
         );
     }
-    let resp = http::get(daemon.addr(), "/");
+    let resp = http::get(addr, "/");
     assert_eq!(resp.status, 200);
     let id = resp.header("x-request-id").unwrap().to_string();
     assert!(
@@ -187,7 +66,6 @@ fn assert_detached_and_logging(daemon: &Daemon) {
         "access line not in the log file:\n{}",
         daemon.log()
     );
-    assert!(daemon.log().contains("listening on"), "startup lines lost");
     kill(pid, "TERM");
     assert!(wait_until(Duration::from_secs(10), || !pid_alive(pid)));
     assert!(daemon.log().contains("Aegis shutdown complete"));
@@ -197,7 +75,7 @@ fn assert_detached_and_logging(daemon: &Daemon) {
 fn a_daemon_lets_go_of_its_callers_output() {
     let backend = FakeBackend::start("b").unwrap();
     let daemon = Daemon::configure(&[(backend.url(), 1)], "");
-    let launched = launch_captured(&daemon, &daemon.dir);
+    let launched = daemon.launch_captured(&daemon.dir);
     let output = launched
         .recv_timeout(Duration::from_secs(10))
         .expect("the launcher's captured output closes at once: the daemon let go of it");
@@ -222,7 +100,7 @@ fn a_daemon_without_logging_file_logs_to_aegis_log_in_its_start_directory() {
         .expect("the test config names a log file");
     std::fs::write(&daemon.config, serde_yaml::to_string(&config).unwrap()).unwrap();
     // `daemon.log` is `aegis.log` in `daemon.dir`, the launcher's working directory here.
-    let launched = launch_captured(&daemon, &daemon.dir);
+    let launched = daemon.launch_captured(&daemon.dir);
     let output = launched
         .recv_timeout(Duration::from_secs(10))
         .expect("the launcher's captured output closes at once");
@@ -230,113 +108,16 @@ fn a_daemon_without_logging_file_logs_to_aegis_log_in_its_start_directory() {
     assert_detached_and_logging(&daemon);
 }
 
-/// A keep-alive client that, like every HTTP client, retries an idempotent request once on a
-/// fresh connection when a *reused* connection turns out to be closed before any response byte
-/// (RFC 9112 §9.3.1): that is how keep-alive connections end, not a failed request.
-struct LoadClient {
-    addr: SocketAddr,
-    conn: Option<BufReader<TcpStream>>,
-}
-
-impl LoadClient {
-    fn request(&mut self) -> Result<u16, String> {
-        for attempt in 0..2 {
-            let reused = self.conn.is_some();
-            if self.conn.is_none() {
-                let stream = TcpStream::connect(self.addr).map_err(|e| format!("connect: {e}"))?;
-                stream
-                    .set_read_timeout(Some(Duration::from_secs(10)))
-                    .unwrap();
-                self.conn = Some(BufReader::new(stream));
-            }
-            let conn = self.conn.as_mut().unwrap();
-            let sent = conn
-                .get_mut()
-                .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
-            let resp = sent
-                .map_err(|e| e.to_string())
-                .and_then(|_| read_response(conn, false).map_err(|e| e.to_string()));
-            match resp {
-                Ok(resp) => {
-                    if resp
-                        .header("connection")
-                        .is_some_and(|c| c.eq_ignore_ascii_case("close"))
-                    {
-                        self.conn = None;
-                    }
-                    return Ok(resp.status);
-                }
-                Err(e) => {
-                    self.conn = None;
-                    if !reused || attempt == 1 {
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        Err("unreachable".into())
-    }
-}
-
-/// Runs `clients` load loops against `addr` until `stop`; returns (ok, failed, errors).
-fn load(
-    addr: SocketAddr,
-    clients: usize,
-    stop: Arc<AtomicBool>,
-) -> Vec<std::thread::JoinHandle<(u64, u64, Vec<String>)>> {
-    (0..clients)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut client = LoadClient { addr, conn: None };
-                let (mut ok, mut failed, mut errors) = (0, 0, Vec::new());
-                let deadline = Instant::now() + Duration::from_secs(60);
-                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    match client.request() {
-                        Ok(200) => ok += 1,
-                        Ok(status) => {
-                            failed += 1;
-                            errors.push(format!("status {status}"));
-                        }
-                        Err(e) => {
-                            failed += 1;
-                            errors.push(e);
-                        }
-                    }
-                }
-                (ok, failed, errors)
-            })
-        })
-        .collect()
-}
-
-fn collect(
-    handles: Vec<std::thread::JoinHandle<(u64, u64, Vec<String>)>>,
-) -> (u64, u64, Vec<String>) {
-    handles
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .fold((0, 0, Vec::new()), |mut acc, (o, f, e)| {
-            acc.0 += o;
-            acc.1 += f;
-            acc.2.extend(e);
-            acc
-        })
-}
-
 #[test]
 fn graceful_upgrade_under_load_fails_no_request() {
     let backend = FakeBackend::start("b").unwrap();
     let daemon = Daemon::configure(&[(backend.url(), 1)], "");
     assert!(daemon.launch(false).wait().unwrap().success());
-    assert!(wait_until(Duration::from_secs(10), || TcpStream::connect(
-        daemon.addr()
-    )
-    .is_ok()));
-    let old = read_pid(&daemon.pid_file).unwrap();
+    let old = daemon.wait_pid();
+    let addr = daemon.addr();
 
     let stop = Arc::new(AtomicBool::new(false));
-    let handles = load(daemon.addr(), 8, stop.clone());
+    let handles = load::start(addr, 8, stop.clone());
     assert!(wait_until(Duration::from_secs(5), || backend
         .request_count()
         > 200));
@@ -358,12 +139,27 @@ fn graceful_upgrade_under_load_fails_no_request() {
         .request_count()
         > served_before + 200));
     stop.store(true, Ordering::Relaxed);
-    let (ok, failed, errors) = collect(handles);
-    println!("upgrade under load: {ok} requests served, {failed} failed");
-    assert_eq!(failed, 0, "failed requests during the upgrade: {errors:?}");
+    let tally = load::collect(handles);
+    println!(
+        "upgrade under load: {} requests served, {} failed",
+        tally.ok, tally.failed
+    );
+    assert_eq!(
+        tally.failed, 0,
+        "failed requests during the upgrade: {:?}",
+        tally.errors
+    );
     assert!(pid_alive(new));
-    assert_eq!(http::get(daemon.addr(), "/").status, 200);
+    // The new process took the old one's socket over: the same port, though it is port 0 in
+    // the config, logged by each process.
     let log = daemon.log();
+    assert_eq!(
+        log.matches("\"listener\":0").count(),
+        2,
+        "one bound line per process: {log}"
+    );
+    assert_eq!(daemon.addr(), addr);
+    assert_eq!(http::get(addr, "/").status, 200);
     assert!(log.contains("listener sockets sent"), "{log}");
     assert!(
         log.contains("Aegis shutdown complete"),
@@ -375,7 +171,13 @@ fn graceful_upgrade_under_load_fails_no_request() {
 fn sigterm_drains_in_flight_requests_and_refuses_new_connections() {
     let backend = FakeBackend::start("b").unwrap();
     backend.set_latency(Duration::from_millis(1500));
-    let mut aegis = Aegis::start(&[(backend.url(), 1)], "server:\n  shutdown_timeout: 8s\n");
+    let mut aegis = Aegis::start(
+        &[(backend.url(), 1)],
+        r#"
+server:
+  shutdown_timeout: 8s
+"#,
+    );
     let addr = aegis.addr();
     let slow: Vec<_> = (0..6)
         .map(|_| std::thread::spawn(move || http::get(addr, "/")))
@@ -420,7 +222,12 @@ fn shutdown_timeout_bounds_the_drain() {
     backend.set_mode(Mode::Hang);
     let mut aegis = Aegis::start(
         &[(backend.url(), 1)],
-        "server:\n  shutdown_timeout: 1s\nupstream:\n  response_header_timeout: 60s\n",
+        r#"
+server:
+  shutdown_timeout: 1s
+upstream:
+  response_header_timeout: 60s
+"#,
     );
     let addr = aegis.addr();
     let _stuck = std::thread::spawn(move || http::raw(addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"));
@@ -448,10 +255,20 @@ fn killing_a_backend_under_load_costs_at_most_the_requests_in_flight() {
         .map(|n| FakeBackend::start(n).unwrap())
         .collect();
     let urls: Vec<(String, u32)> = backends.iter().map(|b| (b.url(), 1)).collect();
-    let aegis = Aegis::start(&urls, "health_check:\n  interval: 200ms\n  unhealthy_threshold: 2\ncircuit_breaker:\n  failure_threshold: 3\n  open_timeout: 30s\n");
+    let aegis = Aegis::start(
+        &urls,
+        r#"
+health_check:
+  interval: 200ms
+  unhealthy_threshold: 2
+circuit_breaker:
+  failure_threshold: 3
+  open_timeout: 30s
+"#,
+    );
     let clients = 6;
     let stop = Arc::new(AtomicBool::new(false));
-    let handles = load(aegis.addr(), clients, stop.clone());
+    let handles = load::start(aegis.addr(), clients, stop.clone());
     assert!(wait_until(Duration::from_secs(5), || backends[2]
         .request_count()
         > 100));
@@ -462,11 +279,11 @@ fn killing_a_backend_under_load_costs_at_most_the_requests_in_flight() {
         || backends[0].request_count() as u64 > served.load(Ordering::Relaxed) + 300
     ));
     stop.store(true, Ordering::Relaxed);
-    let (ok, failed, errors) = collect(handles);
-    println!("backend kill under load: {ok} ok, {failed} failed {errors:?}");
+    let tally = load::collect(handles);
+    println!("backend kill under load: {tally:?}");
     // Bound: only requests already sent to the killed backend can fail (at most one per client);
     // retries absorb refused connects and the breaker/health checks take it out.
-    assert!(failed <= clients as u64, "{failed} failures: {errors:?}");
+    assert!(tally.failed <= clients as u64, "{tally:?}");
 }
 
 #[test]
@@ -475,7 +292,10 @@ fn a_hung_backend_costs_a_504_within_the_header_timeout() {
     backend.set_mode(Mode::Hang);
     let aegis = Aegis::start(
         &[(backend.url(), 1)],
-        "upstream:\n  response_header_timeout: 1s\n",
+        r#"
+upstream:
+  response_header_timeout: 1s
+"#,
     );
     let started = Instant::now();
     let resp = aegis.get("/");
@@ -526,8 +346,11 @@ fn ten_thousand_idle_keepalive_connections_are_held_cheaply() {
     let backend = FakeBackend::start("b").unwrap();
     // The default connection cap counts two descriptors per client (one upstream), which a
     // hard open-file limit of 20,000 puts just under 10,000; idle clients need only one.
-    let extra = "logging:\n  level: warn\nserver:\n  max_connections: 10100\n";
-    let aegis = Aegis::start(&[(backend.url(), 1)], extra);
+    let extra = r#"
+server:
+  max_connections: 10100
+"#;
+    let aegis = Aegis::start_env(&[(backend.url(), 1)], extra, &[], NO_ACCESS_LOG);
     let before = rss_kib(aegis.pid());
     let started = Instant::now();
     let mut idle = Vec::with_capacity(10_000);

@@ -53,15 +53,23 @@ fn promtool_finds_nothing_to_say_about_the_metrics() {
         FakeBackend::start("bad").unwrap(),
     );
     bad.set_status(503);
-    let plain = common::free_port();
     let aegis = Aegis::start(
         &[(good.url(), 1), (bad.url(), 1)],
         &format!(
-            "listeners:\n  - address: 127.0.0.1:{plain}\n  - address: 127.0.0.1:{{port}}\n    tls:\n      certificates: [{}]\nadaptive:\n  enabled: true\n  evaluation_interval: 200ms\n",
+            r#"
+listeners:
+  - address: 127.0.0.1:0
+  - address: 127.0.0.2:0
+    tls:
+      certificates: [{}]
+adaptive:
+  enabled: true
+  evaluation_interval: 200ms
+"#,
             cert.yaml()
         ),
     );
-    let plain = common::local(plain);
+    let plain = aegis.listener(0);
     for _ in 0..10 {
         common::http::get(plain, "/");
     }
@@ -72,7 +80,12 @@ fn promtool_finds_nothing_to_say_about_the_metrics() {
         != "none"));
     let text = aegis.admin_get("/metrics").text();
     let (clean, said) = promtool_check_metrics(&text);
-    assert!(clean && said.trim().is_empty(), "promtool: {said}\n{text}");
+    assert!(
+        clean && said.trim().is_empty(),
+        r#"
+promtool: {said}
+{text}"#
+    );
 
     // Every family has HELP and TYPE; counters end in _total; no millisecond units are left.
     for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {

@@ -96,7 +96,10 @@ fn refused_connections_are_retried_on_another_backend() {
     );
     let aegis = Aegis::start(
         &urls(&[&a, &b], &[1, 1]),
-        "health_check:\n  interval: 1h\n", // keep the health checks from noticing first
+        r#"
+health_check:
+  interval: 1h # keep the health checks from noticing first
+"#,
     );
     b.set_refuse_connections(true);
     for _ in 0..20 {
@@ -183,7 +186,13 @@ fn sigterm_lets_a_slow_request_finish() {
 #[test]
 fn an_unreachable_backend_with_nothing_to_retry_on_is_a_502() {
     let a = FakeBackend::start("a").unwrap();
-    let aegis = Aegis::start(&urls(&[&a], &[1]), "health_check:\n  interval: 1h\n");
+    let aegis = Aegis::start(
+        &urls(&[&a], &[1]),
+        r#"
+health_check:
+  interval: 1h
+"#,
+    );
     a.set_refuse_connections(true);
     let resp = aegis.get("/");
     assert_eq!(resp.status, 502);

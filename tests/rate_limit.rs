@@ -31,7 +31,17 @@ impl Client {
 }
 
 fn limit_config(rate: u32, burst: u32) -> String {
-    format!("rate_limit:\n  requests_per_second: {rate}\n  burst: {burst}\nadaptive:\n  enabled: false\n  min_rate: 1\n  max_rate: 1000\n")
+    format!(
+        r#"
+rate_limit:
+  requests_per_second: {rate}
+  burst: {burst}
+adaptive:
+  enabled: false
+  min_rate: 1
+  max_rate: 1000
+"#
+    )
 }
 
 #[test]
@@ -100,7 +110,19 @@ fn latency_drives_the_rate_down_and_recovery_brings_it_back() {
     backend.set_latency(Duration::from_millis(120));
     let aegis = Aegis::start(
         &[(backend.url(), 1)],
-        "rate_limit:\n  requests_per_second: 80\n  burst: 80\nadaptive:\n  enabled: true\n  evaluation_interval: 300ms\n  latency_threshold_ms: 60\n  reduction_factor: 0.5\n  recovery_factor: 2.0\n  min_rate: 10\n  max_rate: 160\n",
+        r#"
+rate_limit:
+  requests_per_second: 80
+  burst: 80
+adaptive:
+  enabled: true
+  evaluation_interval: 300ms
+  latency_threshold_ms: 60
+  reduction_factor: 0.5
+  recovery_factor: 2.0
+  min_rate: 10
+  max_rate: 160
+"#,
     );
     let addr = aegis.addr();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -182,9 +204,19 @@ fn source(i: u32) -> Ipv4Addr {
 fn many_clients_neither_grow_memory_nor_get_falsely_limited() {
     let backend = FakeBackend::start("b").unwrap();
     // Window = burst / rate = 4 s: all 5,000 clients are in the estimator at once.
-    let aegis = Aegis::start(
+    let aegis = Aegis::start_env(
         &[(backend.url(), 1)],
-        "rate_limit:\n  requests_per_second: 1\n  burst: 4\nadaptive:\n  enabled: false\n  min_rate: 1\n  max_rate: 100\nlogging:\n  level: warn\n",
+        r#"
+rate_limit:
+  requests_per_second: 1
+  burst: 4
+adaptive:
+  enabled: false
+  min_rate: 1
+  max_rate: 100
+"#,
+        &[],
+        common::NO_ACCESS_LOG,
     );
     let run = |from: u32, to: u32, per_client: u32| -> (u32, u32) {
         let threads: Vec<_> = (0..4)

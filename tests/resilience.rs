@@ -6,9 +6,17 @@ mod common;
 use common::http::Connection;
 use common::{wait_until, Aegis};
 use fake_backends::FakeBackend;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const BREAKER: &str = "health_check:\n  interval: 1h\ncircuit_breaker:\n  failure_threshold: 3\n  success_threshold: 2\n  open_timeout: 1s\n  half_open_max_requests: 2\n";
+const BREAKER: &str = r#"
+health_check:
+  interval: 1h
+circuit_breaker:
+  failure_threshold: 3
+  success_threshold: 2
+  open_timeout: 1s
+  half_open_max_requests: 2
+"#;
 
 #[test]
 fn a_failing_backend_is_opened_and_gets_no_traffic() {
@@ -19,7 +27,13 @@ fn a_failing_backend_is_opened_and_gets_no_traffic() {
     bad.set_status(500);
     let aegis = Aegis::start(
         &[(bad.url(), 1), (good.url(), 1)],
-        "health_check:\n  interval: 1h\ncircuit_breaker:\n  failure_threshold: 3\n  open_timeout: 1h\n",
+        r#"
+health_check:
+  interval: 1h
+circuit_breaker:
+  failure_threshold: 3
+  open_timeout: 1h
+"#,
     );
     let mut conn = Connection::open(aegis.addr()).unwrap();
     let statuses: Vec<u16> = (0..40).map(|_| conn.get("/").unwrap().status).collect();
@@ -34,26 +48,42 @@ fn a_failing_backend_is_opened_and_gets_no_traffic() {
     assert!(aegis.output().contains("circuit breaker for") && aegis.output().contains("opened"));
 }
 
+/// Aegis in front of `flaky` (failing) and `good`, with flaky's breaker opened by
+/// `failure_threshold` (3) failed requests.
+fn with_an_open_breaker(flaky: &FakeBackend, good: &FakeBackend) -> Aegis {
+    flaky.set_status(500);
+    let aegis = Aegis::start(&[(flaky.url(), 1), (good.url(), 1)], BREAKER);
+    assert!(wait_until(Duration::from_secs(5), || {
+        aegis.get("/");
+        flaky.request_count() >= 3
+    }));
+    assert_eq!(aegis.backend_status(0)["breaker"], "open");
+    flaky.reset_stats();
+    aegis
+}
+
+/// Sends requests until, `open_timeout` after opening, the breaker lets one through to `flaky`
+/// as a probe; true if one arrived.
+fn wait_for_a_probe(aegis: &Aegis, flaky: &FakeBackend) -> bool {
+    wait_until(Duration::from_secs(5), || {
+        aegis.get("/");
+        flaky.request_count() >= 1
+    })
+}
+
 #[test]
-fn half_open_admits_few_probes_closes_on_success_and_reopens_on_failure() {
+fn half_open_admits_at_most_half_open_max_requests_probes_at_once() {
     let (flaky, good) = (
         FakeBackend::start("flaky").unwrap(),
         FakeBackend::start("good").unwrap(),
     );
-    flaky.set_status(500);
-    let aegis = Aegis::start(&[(flaky.url(), 1), (good.url(), 1)], BREAKER);
-    while flaky.request_count() < 3 {
-        aegis.get("/");
-    }
-    assert_eq!(aegis.backend_status(0)["breaker"], "open");
-    let opened = Instant::now();
-
-    // After open_timeout, with slow good answers, at most two probes run at once.
+    let aegis = with_an_open_breaker(&flaky, &good);
+    // Slow good answers: the first probe (one of success_threshold = 2) keeps it half-open.
     flaky.set_status(200);
     flaky.set_latency(Duration::from_millis(400));
+    assert!(wait_for_a_probe(&aegis, &flaky));
+    assert_eq!(aegis.backend_status(0)["breaker"], "half-open");
     flaky.reset_stats();
-    assert!(wait_until(Duration::from_secs(5), || opened.elapsed()
-        >= Duration::from_millis(1100)));
     let addr = aegis.addr();
     let clients: Vec<_> = (0..8)
         .map(|_| std::thread::spawn(move || common::http::get(addr, "/").status))
@@ -61,39 +91,52 @@ fn half_open_admits_few_probes_closes_on_success_and_reopens_on_failure() {
     let statuses: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     assert!(
+        flaky.request_count() >= 1,
+        "the half-open backend was probed"
+    );
+    assert!(
         flaky.max_in_flight() <= 2,
         "{} probes at once",
         flaky.max_in_flight()
     );
-    assert!(
-        flaky.request_count() >= 2,
-        "the half-open backend was probed"
-    );
-    assert!(wait_until(Duration::from_secs(5), || aegis
-        .backend_status(0)["breaker"]
-        == "closed"));
+}
 
-    // Closed again, it fails: open after three failures; after open_timeout one failed probe
-    // re-opens it at once.
-    flaky.set_latency(Duration::ZERO);
-    flaky.set_status(500);
-    flaky.reset_stats();
+#[test]
+fn half_open_closes_after_success_threshold_good_probes() {
+    let (flaky, good) = (
+        FakeBackend::start("flaky").unwrap(),
+        FakeBackend::start("good").unwrap(),
+    );
+    let aegis = with_an_open_breaker(&flaky, &good);
+    flaky.set_status(200);
+    assert!(wait_for_a_probe(&aegis, &flaky));
+    assert_eq!(aegis.backend_status(0)["breaker"], "half-open");
     assert!(wait_until(Duration::from_secs(5), || {
         aegis.get("/");
-        aegis.backend_status(0)["breaker"] == "open"
+        aegis.backend_status(0)["breaker"] == "closed"
     }));
-    let reopened = Instant::now();
-    assert!(wait_until(Duration::from_secs(5), || reopened.elapsed()
-        >= Duration::from_millis(1100)));
+    assert!(flaky.request_count() >= 2, "success_threshold probes");
+    // Closed: flaky takes a share again (a warming-up quarter of it: 1 request in 5).
     flaky.reset_stats();
-    assert!(wait_until(Duration::from_secs(5), || {
-        aegis.get("/");
-        flaky.request_count() >= 1
-    }));
+    for _ in 0..20 {
+        assert_eq!(aegis.get("/").status, 200);
+    }
+    assert!(flaky.request_count() >= 2, "{}", flaky.request_count());
+}
+
+#[test]
+fn a_failed_probe_reopens_the_breaker_at_once() {
+    let (flaky, good) = (
+        FakeBackend::start("flaky").unwrap(),
+        FakeBackend::start("good").unwrap(),
+    );
+    let aegis = with_an_open_breaker(&flaky, &good);
+    // Still failing after open_timeout: the first probe fails and the breaker opens again.
+    assert!(wait_for_a_probe(&aegis, &flaky));
     assert_eq!(aegis.backend_status(0)["breaker"], "open");
     let probes = flaky.request_count();
     for _ in 0..10 {
-        aegis.get("/");
+        assert_eq!(aegis.get("/").status, 200);
     }
     assert_eq!(
         flaky.request_count(),
@@ -111,7 +154,13 @@ fn passing_health_checks_do_not_close_an_open_breaker() {
     sick.set_status(503); // real requests fail, /health still answers 200
     let aegis = Aegis::start(
         &[(sick.url(), 1), (good.url(), 1)],
-        "health_check:\n  interval: 100ms\ncircuit_breaker:\n  failure_threshold: 2\n  open_timeout: 1h\n",
+        r#"
+health_check:
+  interval: 100ms
+circuit_breaker:
+  failure_threshold: 2
+  open_timeout: 1h
+"#,
     );
     while sick.request_count() < 2 {
         aegis.get("/");
@@ -136,7 +185,12 @@ fn a_recovered_backend_warms_up_from_a_quarter_share() {
     // Probes every 300 ms: one warm-up step (3 good probes) lasts about 0.9 s.
     let aegis = Aegis::start(
         &[(steady.url(), 1), (back.url(), 1)],
-        "health_check:\n  interval: 300ms\n  unhealthy_threshold: 1\n  healthy_threshold: 1\n",
+        r#"
+health_check:
+  interval: 300ms
+  unhealthy_threshold: 1
+  healthy_threshold: 1
+"#,
     );
     back.set_health_status(500);
     assert!(wait_until(Duration::from_secs(5), || aegis
@@ -185,7 +239,13 @@ fn all_backends_open_gives_503_with_retry_after() {
     b.set_status(502);
     let aegis = Aegis::start(
         &[(a.url(), 1), (b.url(), 1)],
-        "health_check:\n  interval: 1h\ncircuit_breaker:\n  failure_threshold: 2\n  open_timeout: 20s\n",
+        r#"
+health_check:
+  interval: 1h
+circuit_breaker:
+  failure_threshold: 2
+  open_timeout: 20s
+"#,
     );
     let mut last = aegis.get("/");
     for _ in 0..10 {

@@ -12,7 +12,14 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-const EXTRA: &str = "server:\n  allowed_methods: [GET, HEAD, POST]\n  allowed_hosts: [app.example, \"*.api.example\"]\n  max_header_bytes: 2048\n  max_body_bytes: 1000\n  read_timeout: 1s\n";
+const EXTRA: &str = r#"
+server:
+  allowed_methods: [GET, HEAD, POST]
+  allowed_hosts: [app.example, "*.api.example"]
+  max_header_bytes: 2048
+  max_body_bytes: 1000
+  read_timeout: 1s
+"#;
 
 /// Aegis as the cases reach it: over plain TCP, or over TLS on a TLS listener (§11.1: every
 /// part-one guarantee holds there too, through the same cases).
@@ -61,7 +68,12 @@ fn setup_over(tls: bool) -> (FakeBackend, Target) {
         30,
     );
     let listeners = format!(
-        "listeners:\n  - address: 127.0.0.1:{{port}}\n    tls:\n      certificates: [{}]\n",
+        r#"
+listeners:
+  - address: 127.0.0.1:{{port}}
+    tls:
+      certificates: [{}]
+"#,
         files.yaml()
     );
     let aegis = Aegis::start(&[(backend.url(), 1)], &format!("{EXTRA}{listeners}"));
@@ -366,7 +378,11 @@ fn idle_keepalive_connections_are_closed_after_idle_timeout() {
     let backend = FakeBackend::start("b").unwrap();
     let aegis = Aegis::start(
         &[(backend.url(), 1)],
-        "server:\n  read_timeout: 1s\n  idle_timeout: 2500ms\n",
+        r#"
+server:
+  read_timeout: 1s
+  idle_timeout: 2500ms
+"#,
     );
     let mut conn = Connection::open(aegis.addr()).unwrap();
     conn.send_raw(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();

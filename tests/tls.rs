@@ -4,7 +4,7 @@
 mod common;
 
 use common::{scratch_dir, wait_until, Aegis};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -34,11 +34,12 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
     def log_message(self, *a):
         pass
-port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-server = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
+cert, key = sys.argv[1], sys.argv[2]
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(cert, key)
 server.socket = ctx.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
 server.serve_forever()
 "#;
 
@@ -103,18 +104,24 @@ fn certificates(dir: &Path) -> (String, String, String) {
     (path("ca.pem"), path("leaf.pem"), path("leaf.key"))
 }
 
+/// Starts the TLS backend on port 0; it prints the port it is listening on once bound.
 fn tls_backend(cert: &str, key: &str) -> TlsBackend {
-    let port = common::free_port();
-    let child = Command::new("python3")
-        .args(["-c", SERVER, &port.to_string(), cert, key])
-        .stdout(Stdio::null())
+    let mut child = Command::new("python3")
+        .args(["-c", SERVER, cert, key])
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("python3 is installed");
-    assert!(wait_until(Duration::from_secs(10), || TcpStream::connect(
-        ("127.0.0.1", port)
-    )
-    .is_ok()));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    // Ends at the port's line, or at end of file if the server could not start.
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the backend's output");
+    let port = line.trim().parse().unwrap_or_else(|_| {
+        let _ = child.kill();
+        panic!("the TLS backend did not start: {line:?}")
+    });
     TlsBackend { child, port }
 }
 
@@ -141,7 +148,13 @@ fn an_untrusted_certificate_is_a_502_not_a_plaintext_fallback() {
     let (_ca, cert, key) = certificates(&dir);
     let backend = tls_backend(&cert, &key);
     let url = format!("https://localhost:{}", backend.port);
-    let aegis = Aegis::start(&[(url, 1)], "health_check:\n  interval: 1h\n");
+    let aegis = Aegis::start(
+        &[(url, 1)],
+        r#"
+health_check:
+  interval: 1h
+"#,
+    );
     let resp = aegis.get("/");
     assert_eq!(resp.status, 502);
     assert_eq!(resp.json(), serde_json::json!({"error": "bad gateway"}));

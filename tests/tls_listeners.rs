@@ -17,14 +17,15 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Two certificates, `a.test` (+ `www.a.test`, the default) and `*.b.test`, and an Aegis with a
-/// TLS listener serving them on its port and a plain one on `plain_port`.
+/// TLS listener serving them on its port and a plain one on `plain`.
 struct Site {
     ca: TestCa,
     a: CertFiles,
     b: CertFiles,
     backend: FakeBackend,
     aegis: Aegis,
-    plain_port: u16,
+    /// The plain listener's address.
+    plain: std::net::SocketAddr,
 }
 
 fn site(extra: &str) -> Site {
@@ -33,11 +34,16 @@ fn site(extra: &str) -> Site {
     let a = ca.issue(&dir, "a", &["a.test", "www.a.test"], 90);
     let b = ca.issue(&dir, "b", &["*.b.test"], 90);
     let backend = FakeBackend::start("b").unwrap();
-    let plain_port = common::free_port();
     let aegis = Aegis::start(
         &[(backend.url(), 1)],
         &format!(
-            "listeners:\n  - address: 127.0.0.1:{{port}}\n    tls:\n      certificates: [{}, {}]\n  - address: 127.0.0.1:{plain_port}\n{extra}",
+            r#"
+listeners:
+  - address: 127.0.0.1:{{port}}
+    tls:
+      certificates: [{}, {}]
+  - address: 127.0.0.2:0
+{extra}"#,
             a.yaml(),
             b.yaml()
         ),
@@ -47,8 +53,8 @@ fn site(extra: &str) -> Site {
         a,
         b,
         backend,
+        plain: aegis.listener(1),
         aegis,
-        plain_port,
     }
 }
 
@@ -124,7 +130,13 @@ fn alpn_picks_h2_when_offered_and_http1_for_http1_clients() {
 
 #[test]
 fn hsts_and_forwarded_proto_over_tls_only() {
-    let site = site("security:\n  hsts:\n    include_subdomains: true\n");
+    let site = site(
+        r#"
+security:
+  hsts:
+    include_subdomains: true
+"#,
+    );
     let tls = Transport::Tls {
         config: site.ca.client(&[]),
         sni: "a.test".into(),
@@ -149,9 +161,7 @@ fn hsts_and_forwarded_proto_over_tls_only() {
     assert_eq!(refused.status, 405);
     assert!(refused.header("strict-transport-security").is_some());
 
-    let plain = Transport::Plain
-        .raw(common::local(site.plain_port), get)
-        .unwrap();
+    let plain = Transport::Plain.raw(site.plain, get).unwrap();
     assert_eq!(plain.status, 200);
     assert!(plain.header("strict-transport-security").is_none());
     let seen = site.backend.requests().pop().unwrap();
@@ -214,7 +224,12 @@ fn tls_1_1_and_older_clients_are_refused_and_counted() {
 
 #[test]
 fn a_stalled_handshake_is_cut_after_read_timeout() {
-    let site = site("server:\n  read_timeout: 1s\n");
+    let site = site(
+        r#"
+server:
+  read_timeout: 1s
+"#,
+    );
     let mut stream = TcpStream::connect(site.aegis.addr()).unwrap();
     // The first bytes of a ClientHello record, then nothing.
     stream
@@ -249,7 +264,16 @@ fn check(dir: &Path, certificates: &[String]) -> (i32, String) {
     std::fs::write(
         &path,
         format!(
-            "listeners:\n  - address: 127.0.0.1:8443\n    tls:\n      certificates: [{}]\nbackends:\n  - url: http://127.0.0.1:9\ndevelopment:\n  allow_loopback_backends: true\n",
+            r#"
+listeners:
+  - address: 127.0.0.1:8443
+    tls:
+      certificates: [{}]
+backends:
+  - url: http://127.0.0.1:9
+development:
+  allow_loopback_backends: true
+"#,
             certificates.join(", ")
         ),
     )
@@ -324,7 +348,18 @@ fn an_invalid_certificate_opens_no_port() {
     let path = dir.join("aegis.yml");
     std::fs::write(
         &path,
-        format!("listeners:\n  - address: 127.0.0.1:{port}\n    tls:\n      certificates: [{{cert: /nonexistent.crt, key: /nonexistent.key}}]\nbackends:\n  - url: http://127.0.0.1:9\ndevelopment:\n  allow_loopback_backends: true\n"),
+        format!(
+            r#"
+listeners:
+  - address: 127.0.0.1:{port}
+    tls:
+      certificates: [{{cert: /nonexistent.crt, key: /nonexistent.key}}]
+backends:
+  - url: http://127.0.0.1:9
+development:
+  allow_loopback_backends: true
+"#
+        ),
     )
     .unwrap();
     let (code, _, err) = run_aegis(&["-c", &path.display().to_string(), "--headless"]);
@@ -338,7 +373,12 @@ fn an_invalid_certificate_opens_no_port() {
 
 #[test]
 fn slowloris_over_tls_is_cut_by_the_header_deadline() {
-    let site = site("server:\n  read_timeout: 1s\n");
+    let site = site(
+        r#"
+server:
+  read_timeout: 1s
+"#,
+    );
     let mut stream = connect(site.aegis.addr(), "a.test", site.ca.client(&[])).unwrap();
     stream
         .sock

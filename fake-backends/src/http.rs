@@ -1,8 +1,7 @@
-//! Minimal hand-written HTTP/1.1 request parsing and response encoding.
-//!
-//! This is deliberately small: it understands exactly what the fake backends
-//! need (request line, headers, `Content-Length` and chunked bodies) and
-//! nothing more, so that the server can also misbehave on purpose.
+//! HTTP/1.1 request reading for the fake backends: heads parsed by `httparse`
+//! (as in Pingora and the shared test client), bodies framed by hand
+//! (`Content-Length` and chunked) so that the server can also misbehave on
+//! purpose.
 
 use std::io;
 
@@ -302,11 +301,6 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
     })
 }
 
-/// `tchar` from RFC 9110 5.6.2 (characters allowed in methods and header names).
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
 fn trim(bytes: &[u8]) -> &[u8] {
     let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
     let start = bytes.iter().position(|b| !is_ws(b)).unwrap_or(bytes.len());
@@ -328,47 +322,39 @@ fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Parses a complete request head (including its terminating empty line).
+/// Most header lines in one request head.
+const MAX_HEADERS: usize = 256;
+
+/// Parses a complete request head (including its terminating empty line) with `httparse`, the
+/// parser Pingora uses: methods and header names must be tokens, the version HTTP/1.0 or 1.1,
+/// and obsolete line folding is refused.
 fn parse_head(raw: &[u8]) -> Result<Head, RecvError> {
-    let mut lines = raw
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let request_line = lines.next().unwrap_or_default();
-    let parts: Vec<&[u8]> = request_line.split(|&b| b == b' ').collect();
-    let [method, target, version] = parts[..] else {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut slots);
+    match request.parse(raw) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(RecvError::Malformed("incomplete head")),
+        Err(httparse::Error::Version) => {
+            return Err(RecvError::Malformed("unsupported HTTP version"))
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(RecvError::Malformed("too many header lines"))
+        }
+        Err(_) => return Err(RecvError::Malformed("malformed request head")),
+    }
+    let (Some(method), Some(target), Some(minor)) = (request.method, request.path, request.version)
+    else {
         return Err(RecvError::Malformed("malformed request line"));
     };
-    if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
-        return Err(RecvError::Malformed("invalid method"));
-    }
-    if target.is_empty() || target.iter().any(|b| b.is_ascii_control()) {
-        return Err(RecvError::Malformed("invalid request target"));
-    }
-    if version != b"HTTP/1.1" && version != b"HTTP/1.0" {
-        return Err(RecvError::Malformed("unsupported HTTP version"));
-    }
-    let mut headers = Vec::new();
-    for line in lines {
-        if line.is_empty() {
-            break;
-        }
-        if line[0] == b' ' || line[0] == b'\t' {
-            return Err(RecvError::Malformed("obsolete header line folding"));
-        }
-        let colon = line
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or(RecvError::Malformed("header line without a colon"))?;
-        let name = &line[..colon];
-        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
-            return Err(RecvError::Malformed("invalid header name"));
-        }
-        headers.push((lossy(name), lossy(trim(&line[colon + 1..]))));
-    }
+    let headers = request
+        .headers
+        .iter()
+        .map(|h| (h.name.to_string(), lossy(trim(h.value))))
+        .collect();
     Ok(Head {
-        method: lossy(method),
-        target: lossy(target),
-        version: lossy(version),
+        method: method.to_string(),
+        target: target.to_string(),
+        version: format!("HTTP/1.{minor}"),
         headers,
     })
 }

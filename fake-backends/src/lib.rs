@@ -8,6 +8,9 @@
 //! The API is synchronous: servers run on a small internal tokio runtime, so
 //! plain `#[test]` functions can use it without a runtime of their own.
 //!
+//! The crate also carries what every test of the workspace shares: the HTTP/1.1
+//! test [`client`] and [`wait_until`], the one way a test waits for something.
+//!
 //! ```no_run
 //! use fake_backends::FakeBackend;
 //!
@@ -17,6 +20,7 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod client;
 mod http;
 mod response;
 mod server;
@@ -260,6 +264,25 @@ impl Drop for FakeBackend {
         if let Some(running) = session.take() {
             running.stop(STOP_TIMEOUT);
         }
+    }
+}
+
+/// How often [`wait_until`] checks its condition.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held
+/// (checked once more at the deadline). Tests wait for an observable state with this, never
+/// with a fixed sleep: `assert!(wait_until(Duration::from_secs(5), || backend.in_flight() == 1))`.
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL_INTERVAL);
     }
 }
 

@@ -5,7 +5,7 @@ mod common;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use common::{connect, get, Client};
+use common::{connect, get, open};
 use fake_backends::FakeBackend;
 
 #[test]
@@ -28,7 +28,7 @@ fn normal_answer_carries_the_name() {
     assert_eq!(request.method, "GET");
     assert_eq!(request.target, "/some/path?x=1&y=2");
     assert_eq!(request.version, "HTTP/1.1");
-    assert_eq!(request.header("host"), Some("test"));
+    assert_eq!(request.header("host"), Some("test.local"));
     assert_eq!(request.header_all("CONNECTION"), vec!["close"]);
     assert!(request.peer.ip().is_loopback());
     assert_eq!(backend.request_count(), 1);
@@ -82,10 +82,10 @@ fn latency_delays_the_response() {
 #[test]
 fn keep_alive_serves_sequential_requests_on_one_connection() {
     let backend = FakeBackend::start("ka").expect("start");
-    let mut client = Client::new(&backend);
-    assert_eq!(client.get("/one").text(), "ka");
-    assert_eq!(client.get("/health").text(), "ok");
-    let second = client.get("/two");
+    let mut client = open(&backend);
+    assert_eq!(client.get("/one").unwrap().text(), "ka");
+    assert_eq!(client.get("/health").unwrap().text(), "ok");
+    let second = client.get("/two").unwrap();
     assert_eq!(second.text(), "ka");
     assert_eq!(second.header("Connection"), None);
 
@@ -95,10 +95,9 @@ fn keep_alive_serves_sequential_requests_on_one_connection() {
     assert_eq!(requests[1].target, "/two");
     assert_eq!(requests[0].peer, requests[1].peer, "same connection");
 
-    let last = client.exchange(
-        "GET /three HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-        false,
-    );
+    let last = client
+        .exchange(b"GET /three HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
     assert_eq!(last.header("Connection"), Some("close"));
     assert!(client.is_closed());
 }
@@ -106,10 +105,12 @@ fn keep_alive_serves_sequential_requests_on_one_connection() {
 #[test]
 fn http_1_0_closes_unless_keep_alive_is_asked_for() {
     let backend = FakeBackend::start("old").expect("start");
-    let mut client = Client::new(&backend);
-    let response = client.exchange("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", false);
+    let mut client = open(&backend);
+    let response = client
+        .exchange(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .unwrap();
     assert_eq!(response.header("Connection"), Some("keep-alive"));
-    client.exchange("GET / HTTP/1.0\r\n\r\n", false);
+    client.exchange(b"GET / HTTP/1.0\r\n\r\n").unwrap();
     assert!(client.is_closed());
     assert_eq!(backend.requests()[1].version, "HTTP/1.0");
 }
@@ -117,12 +118,12 @@ fn http_1_0_closes_unless_keep_alive_is_asked_for() {
 #[test]
 fn request_bodies_are_recorded() {
     let backend = FakeBackend::start("body").expect("start");
-    let mut client = Client::new(&backend);
-    let chunked = "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+    let mut client = open(&backend);
+    let chunked = b"POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
                    5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n";
-    assert_eq!(client.exchange(chunked, false).status, 200);
-    let sized = "PUT /put HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nabcd";
-    assert_eq!(client.exchange(sized, false).status, 200);
+    assert_eq!(client.exchange(chunked).unwrap().status, 200);
+    let sized = b"PUT /put HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nabcd";
+    assert_eq!(client.exchange(sized).unwrap().status, 200);
 
     let requests = backend.requests();
     assert_eq!(requests[0].method, "POST");
@@ -135,11 +136,8 @@ fn request_bodies_are_recorded() {
 #[test]
 fn headers_are_recorded_in_order_with_original_case() {
     let backend = FakeBackend::start("hdr").expect("start");
-    let mut client = Client::new(&backend);
-    client.exchange(
-        "GET / HTTP/1.1\r\nHost: t\r\nX-Forwarded-For:  10.0.0.1 \r\nx-forwarded-for: 10.0.0.2\r\n\r\n",
-        false,
-    );
+    let mut client = open(&backend);
+    client.exchange(b"GET / HTTP/1.1\r\nHost: t\r\nX-Forwarded-For:  10.0.0.1 \r\nx-forwarded-for: 10.0.0.2\r\n\r\n").unwrap();
     let request = &backend.requests()[0];
     let names: Vec<&str> = request.headers.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["Host", "X-Forwarded-For", "x-forwarded-for"]);
@@ -188,23 +186,25 @@ fn extra_response_headers_are_sent_verbatim() {
 fn body_size_sends_filler_and_head_has_no_body() {
     let backend = FakeBackend::start("big").expect("start");
     backend.set_body_size(Some(100_000));
-    let mut client = Client::new(&backend);
-    let response = client.get("/big");
+    let mut client = open(&backend);
+    let response = client.get("/big").unwrap();
     assert_eq!(response.body.len(), 100_000);
     assert!(response.body.iter().all(|&b| b == b'a'));
 
-    let head = client.exchange("HEAD /big HTTP/1.1\r\nHost: t\r\n\r\n", true);
+    let head = client
+        .exchange(b"HEAD /big HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     assert_eq!(head.header("Content-Length"), Some("100000"));
     // The connection is still in sync: the next answer is a fresh response.
     backend.set_body_size(None);
-    assert_eq!(client.get("/small").text(), "big");
+    assert_eq!(client.get("/small").unwrap().text(), "big");
 }
 
 #[test]
 fn garbage_gets_400_and_close() {
     let backend = FakeBackend::start("strict").expect("start");
-    let mut client = Client::new(&backend);
-    let response = client.exchange("NOT HTTP AT ALL\r\n\r\n", false);
+    let mut client = open(&backend);
+    let response = client.exchange(b"NOT HTTP AT ALL\r\n\r\n").unwrap();
     assert_eq!(response.status, 400);
     assert_eq!(response.header("Connection"), Some("close"));
     assert!(client.is_closed());

@@ -2,16 +2,20 @@
 //! manager or `kill` does, reaches Aegis too; nothing is left running and every port is free.
 //!
 //! Runs the real aegis binary built beside the runner (`cargo test --workspace` builds both), on
-//! ephemeral ports given through the runner's `AEGIS_DEV_*` overrides.
+//! port 0, in front of backends on ephemeral ports given through the runner's `AEGIS_DEV_*`
+//! overrides.
 
+use fake_backends::{client, wait_until};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+/// A port nobody listens on now. Only for the backends, which the runner itself starts on
+/// the addresses it is given (`AEGIS_DEV_BACKENDS`), so they must be chosen before it starts;
+/// Aegis and its admin listener bind port 0 and say which port they got.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -19,27 +23,33 @@ fn free_port() -> u16 {
         .expect("an ephemeral port")
 }
 
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    f()
+/// The port of Aegis's listener 0 and of its admin listener, once both are logged bound (the
+/// `listening on` lines, JSON).
+fn bound_ports(log: &str) -> Option<(u16, u16)> {
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let port = |line: &serde_json::Value, key: &str| {
+        line[key]
+            .as_str()?
+            .parse::<SocketAddr>()
+            .ok()
+            .map(|a| a.port())
+    };
+    let listener = lines
+        .iter()
+        .find(|l| l["listener"] == 0)
+        .and_then(|l| port(l, "address"))?;
+    let admin = lines.iter().find_map(|l| port(l, "admin"))?;
+    Some((listener, admin))
 }
 
 /// The status of `GET /` on a fresh connection, if any answer came.
 fn get_status(port: u16) -> Option<u16> {
-    let mut stream = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    answer.split_whitespace().nth(1)?.parse().ok()
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let request = b"GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n";
+    client::raw(addr, request).ok().map(|r| r.status)
 }
 
 /// The children of `pid` named `name`.
@@ -101,7 +111,6 @@ fn sigterm_to_the_runner_stops_aegis_and_frees_every_port() {
     );
     let dir = std::env::temp_dir().join(format!("aegis-dev-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    let (port, admin) = (free_port(), free_port());
     let backends = [free_port(), free_port(), free_port()];
     let urls: String = backends
         .iter()
@@ -111,10 +120,23 @@ fn sigterm_to_the_runner_stops_aegis_and_frees_every_port() {
     std::fs::write(
         &config,
         format!(
-            "server:\n  address: 127.0.0.1\n  port: {port}\n  shutdown_timeout: 5s\n  \
-             pid_file: {d}/aegis.pid\n  upgrade_sock: {d}/upgrade.sock\nbackends:\n{urls}\
-             admin:\n  address: 127.0.0.1:{admin}\ntui:\n  enabled: false\n\
-             development:\n  allow_loopback_backends: true\n",
+            r#"
+server:
+  address: 127.0.0.1
+  port: 0
+  shutdown_timeout: 5s
+  pid_file: {d}/aegis.pid
+  upgrade_sock: {d}/upgrade.sock
+backends:
+{urls}admin:
+  address: 127.0.0.1:0
+logging:
+  format: json
+tui:
+  enabled: false
+development:
+  allow_loopback_backends: true
+"#,
             d = dir.display()
         ),
     )
@@ -137,6 +159,16 @@ fn sigterm_to_the_runner_stops_aegis_and_frees_every_port() {
         dir,
     };
     let runner_pid = runner.child.id();
+    let output = runner.dir.join("out.log");
+    let mut ports = None;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            ports = bound_ports(&std::fs::read_to_string(&output).unwrap_or_default());
+            ports.is_some()
+        }),
+        "aegis never logged its bound ports"
+    );
+    let (port, admin) = ports.expect("set by the wait above");
     assert!(
         wait_until(Duration::from_secs(20), || get_status(port) == Some(200)),
         "the demo never served through aegis"

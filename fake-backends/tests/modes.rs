@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{connect, get, wait_until, Client, TIMEOUT};
+use common::{connect, get, open, wait_until, TIMEOUT};
 use fake_backends::{FakeBackend, Mode};
 
 const REQUEST: &[u8] = b"GET /broken HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -35,9 +35,10 @@ fn hang_never_answers_until_the_backend_is_dropped() {
     backend.set_mode(Mode::Hang);
     let mut stream = connect(&backend);
     stream.write_all(REQUEST).expect("send");
-    wait_until("the hung request to be in flight", || {
-        backend.in_flight() == 1
-    });
+    assert!(
+        wait_until(TIMEOUT, || backend.in_flight() == 1),
+        "the hung request to be in flight"
+    );
 
     stream
         .set_read_timeout(Some(Duration::from_millis(300)))
@@ -93,8 +94,8 @@ fn reset_mid_body_sends_a_partial_body_then_fails() {
 fn refusing_connections_and_listening_again_on_the_same_port() {
     let backend = FakeBackend::start("flaky").expect("start");
     let addr = backend.addr();
-    let mut idle = Client::new(&backend);
-    assert_eq!(idle.get("/").status, 200);
+    let mut idle = open(&backend);
+    assert_eq!(idle.get("/").unwrap().status, 200);
 
     backend.set_refuse_connections(true);
     let err = TcpStream::connect(addr).expect_err("connect must fail");
@@ -120,7 +121,10 @@ fn max_in_flight_sees_concurrent_slow_requests() {
             std::thread::spawn(move || get(&backend, "/slow").status)
         })
         .collect();
-    wait_until("three requests in flight", || backend.in_flight() == 3);
+    assert!(
+        wait_until(TIMEOUT, || backend.in_flight() == 3),
+        "three requests in flight"
+    );
     assert_eq!(backend.max_in_flight(), 3);
     assert_eq!(backend.request_count(), 3);
     for client in clients {
@@ -134,11 +138,11 @@ fn max_in_flight_sees_concurrent_slow_requests() {
 #[test]
 fn behaviour_can_change_while_a_connection_stays_open() {
     let backend = FakeBackend::start("switch").expect("start");
-    let mut client = Client::new(&backend);
-    assert_eq!(client.get("/").status, 200);
+    let mut client = open(&backend);
+    assert_eq!(client.get("/").unwrap().status, 200);
     backend.set_status(502);
     backend.set_response_headers(vec![("X-Late".to_string(), "1".to_string())]);
-    let response = client.get("/");
+    let response = client.get("/").unwrap();
     assert_eq!(response.status, 502);
     assert_eq!(response.header("X-Late"), Some("1"));
 }
@@ -147,8 +151,8 @@ fn behaviour_can_change_while_a_connection_stays_open() {
 fn dropping_closes_the_listener_and_connections() {
     let backend = FakeBackend::start("gone").expect("start");
     let addr = backend.addr();
-    let mut idle = Client::new(&backend);
-    assert_eq!(idle.get("/").status, 200);
+    let mut idle = open(&backend);
+    assert_eq!(idle.get("/").unwrap().status, 200);
     drop(backend);
     assert!(idle.is_closed());
     let err = TcpStream::connect(addr).expect_err("connect after drop");
@@ -172,8 +176,8 @@ fn hundreds_of_backends_start_and_stop_quickly() {
     let started = Instant::now();
     for i in 0..200 {
         let backend = FakeBackend::start(&format!("b{i}")).expect("start");
-        let mut client = Client::new(&backend);
-        assert_eq!(client.get("/health").status, 200);
+        let mut client = open(&backend);
+        assert_eq!(client.get("/health").unwrap().status, 200);
         drop(backend); // with an idle connection still open
         assert!(client.is_closed());
     }
