@@ -97,11 +97,41 @@ fn run(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
-/// The README's test command: every test of the workspace, then the benchmarks built (not run),
-/// then the fuzz targets for a bounded time where a nightly toolchain allows.
+/// The rustfmt and clippy components, added with rustup when the toolchain lacks them.
+fn ensure_components() -> Result<(), String> {
+    for (subcommand, component) in [("fmt", "rustfmt"), ("clippy", "clippy")] {
+        let present = cargo()
+            .args([subcommand, "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !present {
+            eprintln!("aegis-dev: {component} missing; adding it with rustup");
+            run(Command::new("rustup").args(["component", "add", component]))?;
+        }
+    }
+    Ok(())
+}
+
+/// The README's test command: formatting and lints (what STYLE asks of every commit), every test
+/// of the workspace, then the benchmarks built (not run), then the fuzz targets for a bounded
+/// time where a nightly toolchain allows.
 fn test() -> Result<ExitCode, String> {
     ensure_packages(&["cmake", "tmux", "openssl", "curl"])?;
+    ensure_components()?;
     let root = workspace_root();
+    run(cargo()
+        .current_dir(&root)
+        .args(["fmt", "--all", "--", "--check"]))?;
+    // Release, like the tests: clippy then shares their dependency builds' profile settings.
+    run(cargo().current_dir(&root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--release",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     run(cargo()
         .current_dir(&root)
         .args(["test", "--workspace", "--release"]))?;
