@@ -185,7 +185,7 @@ fn logrotate_moves_the_log_and_sigusr1_reopens_it_without_losing_a_line() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let load = client(addr, stop.clone());
-    assert!(wait_until(Duration::from_secs(10), || logged_lines(&log)
+    assert!(wait_until(Duration::from_secs(10), || logged_lines(log)
         .len()
         >= 50));
     // contrib/logrotate/aegis as shipped, for this test's log and pid file.
@@ -205,7 +205,7 @@ fn logrotate_moves_the_log_and_sigusr1_reopens_it_without_losing_a_line() {
     assert!(moved.exists(), "logrotate moved the file");
     // Aegis opens a new file at the configured path and goes on writing there.
     assert!(
-        wait_until(Duration::from_secs(10), || logged_lines(&log).len() >= 50),
+        wait_until(Duration::from_secs(10), || logged_lines(log).len() >= 50),
         "no new lines in the new file"
     );
     stop.store(true, Ordering::Relaxed);
@@ -214,18 +214,18 @@ fn logrotate_moves_the_log_and_sigusr1_reopens_it_without_losing_a_line() {
     // Every request's line is in exactly one of the two files.
     let mut all = Vec::new();
     assert!(wait_until(Duration::from_secs(5), || {
-        all = [logged_lines(&moved), logged_lines(&log)].concat();
+        all = [logged_lines(&moved), logged_lines(log)].concat();
         all.len() >= sent
     }));
     all.sort_unstable();
     assert_eq!(all, (0..sent).collect::<Vec<_>>(), "lines lost or doubled");
-    let new_file = std::fs::read_to_string(&log).unwrap();
+    let new_file = std::fs::read_to_string(log).unwrap();
     assert!(new_file.contains("SIGUSR1: log file"), "{new_file}");
 
     // SIGHUP (systemctl reload) does not end the process.
     kill(pid, "HUP");
     assert!(wait_until(Duration::from_secs(5), || {
-        std::fs::read_to_string(&log).unwrap().contains("SIGHUP")
+        std::fs::read_to_string(log).unwrap().contains("SIGHUP")
     }));
     assert_eq!(common::http::get(addr, "/after-hup").status, 200);
 }
