@@ -181,7 +181,8 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
 
     let mut resolvers = Vec::new();
     for (index, listener) in config.listeners.iter().enumerate() {
-        let (service, resolver) = listener_service(&components, (index, listener), &server.configuration)?;
+        let (service, resolver) =
+            listener_service(&components, (index, listener), &server.configuration)?;
         server.add_service(service);
         resolvers.extend(resolver.map(|r| (index, r)));
     }

@@ -24,14 +24,6 @@ fn admin(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> Res
     raw(addr, request.as_bytes()).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
-/// A port free on every address (a port free on 127.0.0.1 may be taken on another).
-fn free_wildcard_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 fn id(url: &str) -> String {
     url.replacen("://", "-", 1)
 }
@@ -104,12 +96,7 @@ fn a_token_file_others_may_read_is_refused_at_startup() {
     let a = FakeBackend::start("a").unwrap();
     let file = token_file("t0ken", 0o644);
     let dir = scratch_dir();
-    let mut config = common::base_config(
-        common::free_port(),
-        common::free_port(),
-        &[(a.url(), 1)],
-        &dir,
-    );
+    let mut config = common::base_config(0, 0, &[(a.url(), 1)], &dir);
     config["admin"]["token_file"] = serde_yaml::Value::String(file.display().to_string());
     let conf = dir.join("aegis.yml");
     std::fs::write(&conf, serde_yaml::to_string(&config).unwrap()).unwrap();
@@ -125,17 +112,17 @@ fn a_token_file_others_may_read_is_refused_at_startup() {
 fn a_non_loopback_admin_address_needs_the_token_for_every_endpoint() {
     let a = FakeBackend::start("a").unwrap();
     let file = token_file("n0n-loopback", 0o600);
-    // 0.0.0.0 is not loopback; the test still talks to it over 127.0.0.1.
-    let port = free_wildcard_port();
+    // 0.0.0.0 is not loopback; the test still talks to it over 127.0.0.1 (`admin_addr`).
     let yaml = format!(
-        "admin:\n  address: 0.0.0.0:{port}\n  token_file: {}\n",
+        r#"
+admin:
+  address: 0.0.0.0:0
+  token_file: {}
+"#,
         file.display()
     );
     let aegis = Aegis::start(&[(a.url(), 1)], &yaml);
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    assert!(wait_until(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(addr).is_ok()
-    }));
+    let addr = aegis.admin_addr();
     for path in ["/status", "/metrics", "/healthz", "/nope"] {
         assert_refused(&admin(addr, "GET", path, None), 401, "unauthorized");
     }
@@ -151,15 +138,14 @@ fn a_non_loopback_admin_address_needs_the_token_for_every_endpoint() {
     drop(aegis);
 
     // Without a token file such an admin listener answers nothing but 403.
-    let port = free_wildcard_port();
     let aegis = Aegis::start(
         &[(a.url(), 1)],
-        &format!("admin:\n  address: 0.0.0.0:{port}\n"),
+        r#"
+admin:
+  address: 0.0.0.0:0
+"#,
     );
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    assert!(wait_until(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(addr).is_ok()
-    }));
+    let addr = aegis.admin_addr();
     assert_refused(
         &admin(addr, "GET", "/status", None),
         403,

@@ -166,20 +166,13 @@ fn dashboard_keys_drain_and_enable_the_selected_backend() {
         FakeBackend::start("b").unwrap(),
     );
     let dir = scratch_dir();
-    let admin_port = common::free_port();
-    let mut config = common::base_config(
-        common::free_port(),
-        admin_port,
-        &[(a.url(), 1), (b.url(), 1)],
-        &dir,
-    );
+    let mut config = common::base_config(0, 0, &[(a.url(), 1), (b.url(), 1)], &dir);
     config["tui"]["enabled"] = serde_yaml::Value::Bool(true);
     config["tui"]["refresh_interval"] = serde_yaml::Value::String("200ms".into());
-    config["logging"]["file"] =
-        serde_yaml::Value::String(dir.join("aegis.log").display().to_string());
+    let log = dir.join("aegis.log");
+    config["logging"]["file"] = serde_yaml::Value::String(log.display().to_string());
     let conf = dir.join("aegis.yml");
     std::fs::write(&conf, serde_yaml::to_string(&config).unwrap()).unwrap();
-    let admin = common::local(admin_port);
 
     let command = format!("{} -c {}", env!("CARGO_BIN_EXE_aegis"), conf.display());
     let terminal = Terminal::run("keys", 100, 30, &command);
@@ -190,6 +183,14 @@ fn dashboard_keys_drain_and_enable_the_selected_backend() {
         "{}",
         terminal.screen()
     );
+    // The admin listener's port 0, as bound (the log file names it).
+    let mut admin = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        admin = common::bound::bound_in(&text).admin;
+        admin.is_some()
+    }));
+    let admin = common::bound::connectable(admin.expect("set by the wait above"));
     // ↓ selects the second backend, d drains it, e enables it again (the local dashboard acts
     // on the pool directly).
     terminal.keys("Down");
