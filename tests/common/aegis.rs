@@ -114,6 +114,7 @@ impl Aegis {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Aegis {
+        http::install_checks();
         let dir = config_path
             .parent()
             .expect("a config directory")

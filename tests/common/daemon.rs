@@ -44,6 +44,7 @@ impl Daemon {
     /// Writes the base test config (port 0, `logging.file` in the scratch directory) in front of
     /// `backends`, with `extra` YAML merged over it.
     pub fn configure(backends: &[(String, u32)], extra: &str) -> Daemon {
+        super::http::install_checks();
         let dir = scratch_dir();
         let log = dir.join("aegis.log");
         let mut settings = config::with_extra(backends, extra, &dir);
