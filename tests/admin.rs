@@ -52,7 +52,11 @@ fn metrics_and_status_match_the_traffic() {
     b.set_status(500);
     let aegis = Aegis::start(
         &[(a.url(), 1), (b.url(), 1)],
-        "circuit_breaker:\n  failure_threshold: 3\n  open_timeout: 1h\n",
+        r#"
+circuit_breaker:
+  failure_threshold: 3
+  open_timeout: 1h
+"#,
     );
     for _ in 0..20 {
         aegis.get("/");

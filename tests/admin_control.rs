@@ -10,7 +10,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 fn admin_yaml(token_file: &std::path::Path) -> String {
-    format!("admin:\n  token_file: {}\n", token_file.display())
+    format!(
+        r#"
+admin:
+  token_file: {}
+"#,
+        token_file.display()
+    )
 }
 
 /// `METHOD path` on the admin listener with an optional bearer token.

@@ -238,7 +238,13 @@ fn remote_dashboard_drains_with_the_token_file_and_says_401_without_it() {
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
     let aegis = common::Aegis::start(
         &[(a.url(), 1), (b.url(), 1)],
-        &format!("admin:\n  token_file: {}\n", token.display()),
+        &format!(
+            r#"
+admin:
+  token_file: {}
+"#,
+            token.display()
+        ),
     );
     let admin = aegis.admin_addr();
     let bin = env!("CARGO_BIN_EXE_aegis");

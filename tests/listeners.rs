@@ -100,7 +100,13 @@ fn redirect_to_https_keeps_path_and_query_and_never_the_clients_host() {
     let backend = FakeBackend::start("b").unwrap();
     let aegis = Aegis::start(
         &[(backend.url(), 1)],
-        "server:\n  allowed_hosts: [app.example]\nlisteners:\n  - address: 127.0.0.1:{port}\n    redirect_to_https: https://app.example:8443\n",
+        r#"
+server:
+  allowed_hosts: [app.example]
+listeners:
+  - address: 127.0.0.1:{port}
+    redirect_to_https: https://app.example:8443
+"#,
     );
     let mut conn = Connection::open(aegis.addr()).unwrap();
     let cases: [(&str, &str); 3] = [
@@ -156,7 +162,20 @@ fn listener_config_errors_name_their_keys() {
     let path = scratch_dir().join("aegis.yml");
     std::fs::write(
         &path,
-        "listeners:\n  - address: 127.0.0.1:8080\n    tls:\n      certificates:\n        - cert: /nonexistent/a.crt\n          key: /nonexistent/a.key\n  - address: 127.0.0.1:8080\n    redirect_to_https: http://example.com\nbackends:\n  - url: http://127.0.0.1:9\ndevelopment:\n  allow_loopback_backends: true\n",
+        r#"
+listeners:
+  - address: 127.0.0.1:8080
+    tls:
+      certificates:
+        - cert: /nonexistent/a.crt
+          key: /nonexistent/a.key
+  - address: 127.0.0.1:8080
+    redirect_to_https: http://example.com
+backends:
+  - url: http://127.0.0.1:9
+development:
+  allow_loopback_backends: true
+"#,
     )
     .unwrap();
     let (code, out, err) = run_aegis(&["-t", "-c", &path.display().to_string()]);
