@@ -7,7 +7,7 @@ mod common;
 
 use common::http::Connection;
 use common::tls::{connect, CertFiles, TestCa, Transport};
-use common::{run_aegis, scratch_dir, Aegis};
+use common::{run_aegis, scratch_dir, wait_until, Aegis};
 use fake_backends::FakeBackend;
 use rustls::pki_types::CertificateDer;
 use std::io::{Read, Write};
@@ -206,11 +206,15 @@ fn tls_1_1_and_older_clients_are_refused_and_counted() {
         text.contains("alert") && text.contains("Cipher is (NONE)"),
         "the server did not refuse the TLS 1.1 handshake:\n{text}"
     );
-    let metrics = site.aegis.admin_get("/metrics").text();
-    assert!(
-        metrics.contains("aegis_tls_handshake_failures_total 1"),
-        "{metrics}"
-    );
+    // Counted once the connection's task has seen the failure, which may be just after the
+    // client read the alert and left.
+    let counted = wait_until(Duration::from_secs(5), || {
+        site.aegis
+            .admin_get("/metrics")
+            .text()
+            .contains("aegis_tls_handshake_failures_total 1")
+    });
+    assert!(counted, "{}", site.aegis.admin_get("/metrics").text());
     // A TLS 1.2 client is served.
     let output = Command::new("openssl")
         .args(["s_client", "-connect", &site.aegis.addr().to_string()])
