@@ -366,6 +366,9 @@ fn keys_that_need_new_sockets_are_refused_by_name_and_aegis_reload_reports_the_r
     let pid_file = aegis.dir.join("aegis.pid");
     std::fs::write(&pid_file, aegis.pid().to_string()).unwrap();
     let conf = aegis.config_path.to_str().unwrap().to_string();
+    // The port as configured (0: the kernel picked `aegis.port`).
+    let configured: Value = serde_yaml::from_str(&std::fs::read_to_string(&conf).unwrap()).unwrap();
+    let configured_port = configured["server"]["port"].clone();
 
     rewrite(&aegis, |config| {
         config["server"]["port"] = Value::from(aegis.port as u64 + 1);
@@ -391,7 +394,7 @@ fn keys_that_need_new_sockets_are_refused_by_name_and_aegis_reload_reports_the_r
     assert_eq!(aegis.get("/").status, 200);
 
     rewrite(&aegis, |config| {
-        config["server"]["port"] = Value::from(aegis.port as u64);
+        config["server"]["port"] = configured_port.clone();
     });
     set_backends(&aegis, &[(&a, 2), (&b, 1)]);
     let (code, out, err) = common::run_aegis(&["reload", "-c", &conf]);
