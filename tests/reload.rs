@@ -361,7 +361,21 @@ fn an_invalid_reload_changes_nothing_and_every_problem_is_listed() {
 #[test]
 fn keys_that_need_new_sockets_are_refused_by_name_and_aegis_reload_reports_the_result() {
     let (a, b) = (backend("a"), backend("b"));
-    let aegis = start(&[(a.url(), 1), (b.url(), 1)], "");
+    // `aegis reload` reads the result from the admin listener it finds in the file's
+    // `admin.address`: a port known before the start, not port 0.
+    let file = token_file(TOKEN, 0o600);
+    let admin_port = common::free_port();
+    let aegis = Aegis::start(
+        &[(a.url(), 1), (b.url(), 1)],
+        &format!(
+            r#"
+admin:
+  address: 127.0.0.1:{admin_port}
+  token_file: {}
+"#,
+            file.display()
+        ),
+    );
     // `aegis reload` signals the pid in `server.pid_file` (a daemon writes it).
     let pid_file = aegis.dir.join("aegis.pid");
     std::fs::write(&pid_file, aegis.pid().to_string()).unwrap();
