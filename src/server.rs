@@ -1,5 +1,6 @@
 //! The one place that wires concrete types together: config → pool, health checks, proxy,
-//! lifecycle → a Pingora server.
+//! lifecycle → a Pingora server. Just over 400 lines on purpose: the startup order reads top to
+//! bottom in one file.
 
 use crate::admin::auth::AdminAuth;
 use crate::admin::{Admin, AdminService};
