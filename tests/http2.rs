@@ -2,6 +2,7 @@
 //! answer, requests reaching an HTTP/1.1 backend with their length from the stream, malformed
 //! streams refused and never forwarded, the deadlines before and between streams, and the
 //! protocol in the access log and metrics.
+//! Just over 400 lines: the h2 refusals share one frame-level client set up once here.
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! Reload (§12.1), black-box: the config file of a running Aegis is rewritten and applied by
 //! `POST /reload`, `SIGHUP` or `aegis reload`, while clients keep sending requests.
+//! Over 400 lines: each scenario rewrites a running instance's config; they share the writer,
+//! the keep-alive load and the result readers kept here.
 
 mod common;
 

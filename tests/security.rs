@@ -1,6 +1,7 @@
 //! The adversarial suite (SPEC §3.1–§3.6, §6): byte-exact requests over raw TCP against the real
 //! binary, with a fake backend that records what reaches it. Every case is either refused —
 //! and then nothing reaches the backend — or forwarded as one normalised request.
+//! Over 400 lines: one self-contained case per defence, run over plain TCP and over TLS alike.
 
 mod common;
 

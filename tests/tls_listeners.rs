@@ -2,6 +2,7 @@
 //! unknown name gets the default), only TLS 1.2 and 1.3 are spoken, HSTS only over TLS, the
 //! backend learns the request came over HTTPS, a stalled handshake is cut, and `-t` checks the
 //! certificate files with key paths. Certificates are made by the test (rcgen).
+//! Just over 400 lines: every case shares the test CA and the certificate layout set up here.
 
 mod common;
 
