@@ -35,6 +35,9 @@
 //! validation) are pure and take time as an argument; nothing on the request path takes a lock
 //! shared by the workers in the common case.
 
+#[macro_use]
+mod delegate;
+
 pub mod admin;
 pub mod balance;
 pub mod breaker;
