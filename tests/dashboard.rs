@@ -17,7 +17,9 @@ fn tmux(args: &[&str]) -> String {
 }
 
 /// A command running in a detached tmux session of a given size; the session is killed on drop.
-/// The command's exit status is written to `exit_file`.
+/// The command's exit status is written to `exit_file`. Each terminal has its own tmux server
+/// (`-L`): tests run in parallel, and a shared server that exits when one test kills the last
+/// session races another test's `new-session`.
 struct Terminal {
     session: String,
     exit_file: PathBuf,
@@ -30,6 +32,8 @@ impl Terminal {
         let command = format!("{command}; echo $? > {}", exit_file.display());
         let (w, h) = (width.to_string(), height.to_string());
         tmux(&[
+            "-L",
+            &session,
             "new-session",
             "-d",
             "-s",
@@ -44,27 +48,31 @@ impl Terminal {
     }
 
     fn screen(&self) -> String {
-        tmux(&["capture-pane", "-t", &self.session, "-p"])
+        tmux(&[
+            "-L",
+            &self.session,
+            "capture-pane",
+            "-t",
+            &self.session,
+            "-p",
+        ])
     }
 
     fn keys(&self, keys: &str) {
-        tmux(&["send-keys", "-t", &self.session, keys]);
+        tmux(&["-L", &self.session, "send-keys", "-t", &self.session, keys]);
     }
 
     /// The command's exit status once it has exited (waits at most `timeout`).
     fn exit_status(&self, timeout: Duration) -> Option<String> {
-        wait_until(timeout, || self.exit_file.exists()).then(|| {
-            std::fs::read_to_string(&self.exit_file)
-                .unwrap_or_default()
-                .trim()
-                .to_string()
-        })
+        // The shell creates the file before `echo` writes into it: wait for a whole line.
+        let read = || std::fs::read_to_string(&self.exit_file).unwrap_or_default();
+        wait_until(timeout, || read().ends_with('\n')).then(|| read().trim().to_string())
     }
 }
 
 impl Drop for Terminal {
     fn drop(&mut self) {
-        tmux(&["kill-session", "-t", &self.session]);
+        tmux(&["-L", &self.session, "kill-server"]);
     }
 }
 
