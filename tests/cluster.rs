@@ -340,12 +340,10 @@ fn redis_going_away_costs_no_request_and_sharing_resumes() {
 
     // Back: sharing resumes.
     redis.restart();
-    let resumed = wait_until(Duration::from_secs(10), || {
-        instances
-            .iter()
-            .all(|a| cluster_status(a)["redis_up"] == true)
-    });
-    assert!(resumed, "instances did not reconnect");
+    // Redis came back empty: an instance that reconnects first sees no peers until its next
+    // exchange, and grants a fresh client the whole burst meanwhile (the one-interval error
+    // docs/cluster.md allows). Measure once every instance sees the others again.
+    wait_joined(&instances);
     let (both, bound) = burst_shared(Ipv4Addr::new(127, 0, 2, 3));
     assert!(
         both <= bound,
