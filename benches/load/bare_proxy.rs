@@ -15,6 +15,7 @@
 //! (`Connection: close`), so each request pays a fresh TCP connect.
 
 use async_trait::async_trait;
+use pingora_core::listeners::tls::TlsSettings;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::upstreams::peer::HttpPeer;
@@ -136,9 +137,17 @@ fn main() -> ExitCode {
     match &options.tls {
         None => service.add_tcp(&options.listen.to_string()),
         Some((cert, key)) => {
-            if let Err(e) = service.add_tls(&options.listen.to_string(), cert, key) {
-                eprintln!("bare-proxy: cannot use {cert} / {key}: {e}");
-                return ExitCode::from(2);
+            // Pingora's Mozilla-intermediate settings, offering h2 by ALPN as Aegis's TLS
+            // listeners do, so the HTTP/2 bench compares like with like.
+            match TlsSettings::intermediate(cert, key) {
+                Ok(mut settings) => {
+                    settings.enable_h2();
+                    service.add_tls_with_settings(&options.listen.to_string(), None, settings);
+                }
+                Err(e) => {
+                    eprintln!("bare-proxy: cannot use {cert} / {key}: {e}");
+                    return ExitCode::from(2);
+                }
             }
         }
     }

@@ -2,14 +2,16 @@
 # TLS load figures (issue 13): Aegis, the bare Pingora proxy (Pingora's own TLS listener) and
 # nginx terminating TLS with the same certificate, each
 # pinned to core 0 with one worker, the backend (nginx, static answer) and h2load on core 1,
-# loopback only. Two measurements per system, one run each:
+# loopback only. Three measurements per system, one run each:
 #   - new connections: `h2load --h1 -n N -c 50` with `Connection: close`, so every request is a
 #     fresh TCP connection and a full TLS handshake (TLS 1.3, ECDSA P-256);
-#   - keep-alive: `h2load --h1 -n N -c 32` on persistent connections.
+#   - keep-alive: `h2load --h1 -n N -c 32` on persistent connections;
+#   - h2: `h2load -n N -c 32 -m 10`, HTTP/2 by ALPN, 10 concurrent streams per connection (each
+#     proxy forwards over HTTP/1.1 to the backend).
 # Printed: requests/s from h2load and the proxy's CPU time per request (utime+stime from
-# /proc/PID/stat before and after). Single runs: compare the ratio, not absolute numbers.
+# /proc/PID/stat before and after). Compare ratios within a round, never absolute numbers.
 #
-# Usage: bash benches/load/tls.sh   Environment: HANDSHAKES=2000 REQUESTS=50000 BASE_PORT=23400
+# Usage: bash benches/load/tls.sh   Environment: HANDSHAKES=2000 REQUESTS=50000 ROUNDS=1 BASE_PORT=23400
 #   SKIP_BUILD=1 KEEP_TMP=1. Bounded: a few seconds per measurement.
 
 set -euo pipefail
@@ -69,7 +71,7 @@ http {
         keepalive 32;
     }
     server {
-        listen 127.0.0.1:$NGINX_TLS_PORT ssl;
+        listen 127.0.0.1:$NGINX_TLS_PORT ssl http2;
         ssl_certificate $TMP/cert.pem;
         ssl_certificate_key $TMP/cert.key;
         ssl_protocols TLSv1.2 TLSv1.3;
@@ -97,7 +99,7 @@ measure() {
     shift 4
     local before after out rps ticks
     before=$(cpu_ticks "$pid")
-    out=$(taskset -c "$LOAD_CPUS" h2load --h1 -n "$n" "$@" "https://127.0.0.1:$port/" 2>&1)
+    out=$(taskset -c "$LOAD_CPUS" h2load -n "$n" "$@" "https://127.0.0.1:$port/" 2>&1)
     after=$(cpu_ticks "$pid")
     rps=$(echo "$out" | awk '/^finished in/ {print $4}')
     ticks=$(( ($(echo "$after" | cut -d' ' -f1) - $(echo "$before" | cut -d' ' -f1)) + ($(echo "$after" | cut -d' ' -f2) - $(echo "$before" | cut -d' ' -f2)) ))
@@ -107,12 +109,30 @@ measure() {
         "$name" "$MODE" "$rps" "$(echo "$ticks * 1000000 / $CLK_TCK / $n" | bc -l)" "$ok" "$n"
 }
 
-log "single run; proxy on core $PROXY_CPUS, backend and h2load on core $LOAD_CPUS"
-MODE=handshakes
-measure aegis "$AEGIS_PID" "$AEGIS_TLS_PORT" "$HANDSHAKES" -c 50 -m 1 -H 'Connection: close'
-measure bare "$BARE_TLS_PID" "$BARE_TLS_PORT" "$HANDSHAKES" -c 50 -m 1 -H 'Connection: close'
-measure nginx "$NGINX_TLS_PID" "$NGINX_TLS_PORT" "$HANDSHAKES" -c 50 -m 1 -H 'Connection: close'
-MODE=keep-alive
-measure aegis "$AEGIS_PID" "$AEGIS_TLS_PORT" "$REQUESTS" -c 32 -m 1
-measure bare "$BARE_TLS_PID" "$BARE_TLS_PORT" "$REQUESTS" -c 32 -m 1
-measure nginx "$NGINX_TLS_PID" "$NGINX_TLS_PORT" "$REQUESTS" -c 32 -m 1
+# Usage: measure_system aegis|bare|nginx REQUESTS h2load-args...
+measure_system() {
+    local system=$1
+    shift
+    case $system in
+        aegis) measure aegis "$AEGIS_PID" "$AEGIS_TLS_PORT" "$@" ;;
+        bare) measure bare "$BARE_TLS_PID" "$BARE_TLS_PORT" "$@" ;;
+        nginx) measure nginx "$NGINX_TLS_PID" "$NGINX_TLS_PORT" "$@" ;;
+    esac
+}
+
+log "ROUNDS=${ROUNDS:-1}; proxy on core $PROXY_CPUS, backend and h2load on core $LOAD_CPUS"
+for round in $(seq "${ROUNDS:-1}"); do
+    log "round $round"
+    MODE=handshakes
+    for system in aegis bare nginx; do
+        measure_system "$system" "$HANDSHAKES" --h1 -c 50 -m 1 -H 'Connection: close'
+    done
+    MODE=keep-alive
+    for system in aegis bare nginx; do
+        measure_system "$system" "$REQUESTS" --h1 -c 32 -m 1
+    done
+    MODE=h2
+    for system in aegis bare nginx; do
+        measure_system "$system" "$REQUESTS" -c 32 -m 10
+    done
+done
