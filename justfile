@@ -40,6 +40,10 @@ bench-web-dashboard:
 bench-tls:
     bash benches/load/tls.sh
 
+# Latency at a fixed offered load, half of nginx's saturation rate (= bash benches/load/fixed_rate.sh)
+bench-fixed-rate:
+    bash benches/load/fixed_rate.sh
+
 # Instructions per request, Aegis vs bare Pingora, under callgrind (= bash benches/load/callgrind.sh)
 bench-callgrind:
     bash benches/load/callgrind.sh
