@@ -368,6 +368,17 @@ drive() {
     echo "$rps $p50 $p99 $requests"
 }
 
+# The shared library of an allocator (jemalloc, mimalloc) for LD_PRELOAD; fails if not installed.
+allocator_library() {
+    local path
+    case $1 in
+    jemalloc) path=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 ;;
+    mimalloc) path=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2 ;;
+    *) return 1 ;;
+    esac
+    [[ -e $path ]] && echo "$path"
+}
+
 # Median of the numbers on stdin.
 median() {
     sort -g | awk '{ v[NR] = $1 } END {

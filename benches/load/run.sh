@@ -14,7 +14,9 @@
 #   (more systems, for the Pingora settings: aegis-2t, bare-2t = 2 worker threads; bare-nows = no
 #   work stealing; bare-noka = no upstream keep-alive; aegis-patched = AEGIS_PATCHED_BIN, a build
 #   to compare; aegis-nolog = diagnostic only, the access log off, to price it; aegis-cluster =
-#   cluster mode (§13) against a redis-server started here, priced against `aegis`), BARE_ARGS="..."
+#   cluster mode (§13) against a redis-server started here, priced against `aegis`;
+#   aegis-jemalloc, aegis-mimalloc, bare-jemalloc, bare-mimalloc = the allocator preloaded from
+#   Debian's libjemalloc2 / libmimalloc2.0, priced against `aegis` / `bare`), BARE_ARGS="..."
 #   (extra flags for `bare`), FAKE_BACKEND=1 (skip nginx as the backend), BASE_PORT=23400,
 #   PROXY_CPUS=0 LOAD_CPUS=1, KEEP_TMP=1 (keep configs and logs), SKIP_BUILD=1 (use the release
 #   binaries as they are), RESULTS_OUT=FILE (copy the per-round results there).
@@ -57,6 +59,20 @@ for system in $SYSTEMS; do
         PORT[$system]=$port PID[$system]=$AEGIS_PID
         [[ $system == aegis ]] && AEGIS_IDLE_RSS=$(rss_kib "$AEGIS_PID")
         ;;
+    aegis-jemalloc | aegis-mimalloc | bare-jemalloc | bare-mimalloc)
+        # The allocator question (§16) without a rebuild: Rust's system allocator is malloc, so
+        # the library preloaded replaces it for everything the process allocates.
+        preload=$(allocator_library "${system#*-}") || { log "$system: library not installed; skipped"; continue; }
+        if [[ $system == aegis-* ]]; then
+            port=$((AEGIS_PORT + 5)) && [[ $system == *mimalloc ]] && port=$((AEGIS_PORT + 6))
+            LD_PRELOAD=$preload start_aegis "$THREADS" "$port"
+            PORT[$system]=$port PID[$system]=$AEGIS_PID
+        else
+            port=$((BARE_PORT + 4)) && [[ $system == *mimalloc ]] && port=$((BARE_PORT + 5))
+            LD_PRELOAD=$preload start_bare "$THREADS" "$port" "${BARE_EXTRA[@]}"
+            PORT[$system]=$port PID[$system]=$BARE_PID
+        fi
+        ;;
     bare | bare-2t | bare-nows | bare-noka)
         threads=$THREADS port=$BARE_PORT flags=("${BARE_EXTRA[@]}")
         case $system in
@@ -77,7 +93,7 @@ for system in $SYSTEMS; do
         start_haproxy
         PORT[haproxy]=$HAPROXY_PORT PID[haproxy]=$HAPROXY_PID
         ;;
-    *) die "unknown system '$system' (aegis aegis-2t aegis-patched aegis-nolog aegis-cluster bare bare-2t bare-nows bare-noka nginx haproxy)" ;;
+    *) die "unknown system '$system' (aegis aegis-2t aegis-patched aegis-nolog aegis-cluster aegis-jemalloc aegis-mimalloc bare bare-2t bare-nows bare-noka bare-jemalloc bare-mimalloc nginx haproxy)" ;;
     esac
 done
 ACTIVE=$(for s in $SYSTEMS; do [[ -n "${PORT[$s]:-}" ]] && echo "$s"; done)
@@ -153,7 +169,12 @@ for variant in aegis-patched aegis-2t aegis-nolog; do
         echo "$variant / bare Pingora: CPU per request $(ratio "${CPU[$variant]}" "${CPU[bare]}")×, p99 $(ratio "${P99[$variant]}" "${P99[bare]}")×"
     fi
 done
-for variant in bare-2t bare-nows bare-noka; do
+for variant in aegis-jemalloc aegis-mimalloc; do
+    if [[ -n "${CPU[$variant]:-}" && -n "${CPU[aegis]:-}" ]]; then
+        echo "$variant / aegis: CPU per request $(ratio "${CPU[$variant]}" "${CPU[aegis]}")×, p99 $(ratio "${P99[$variant]}" "${P99[aegis]}")×"
+    fi
+done
+for variant in bare-2t bare-nows bare-noka bare-jemalloc bare-mimalloc; do
     if [[ -n "${CPU[$variant]:-}" && -n "${CPU[bare]:-}" ]]; then
         echo "$variant / bare: CPU per request $(ratio "${CPU[$variant]}" "${CPU[bare]}")×, p99 $(ratio "${P99[$variant]}" "${P99[bare]}")×"
     fi
