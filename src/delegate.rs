@@ -3,19 +3,31 @@
 //! `proxy::deadline` and the HTTP/2 frame counter of `http2::io`); both change how a connection
 //! *reads* and nothing else, so everything else is written once here.
 //!
-//! The wrapper implements `AsyncRead` and `Peek` itself (reading is what it changes).
+//! The wrapper implements `AsyncRead` and `Peek` itself (reading is what it changes); it may
+//! watch its writes with a function called after each (the connection deadlines time a
+//! WebSocket tunnel's idleness in both directions).
 
 /// Implements `AsyncWrite`, `Shutdown`, `UniqueID`, `Ssl`, `GetTimingDigest`, `GetProxyDigest`
 /// and `GetSocketDigest` for `$wrapper` by calling the same method on `self.inner`.
 macro_rules! delegate_stream {
     ($wrapper:ty) => {
+        delegate_stream!($wrapper, |_wrapper, _written| {});
+    };
+    // `$on_write` is called with the wrapper and each write's byte count (0 when none).
+    ($wrapper:ty, $on_write:expr) => {
         impl tokio::io::AsyncWrite for $wrapper {
             fn poll_write(
                 mut self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                tokio::io::AsyncWrite::poll_write(std::pin::Pin::new(&mut self.inner), cx, buf)
+                let polled =
+                    tokio::io::AsyncWrite::poll_write(std::pin::Pin::new(&mut self.inner), cx, buf);
+                if let std::task::Poll::Ready(Ok(n)) = &polled {
+                    let on_write: fn(&mut Self, usize) = $on_write;
+                    on_write(&mut *self, *n);
+                }
+                polled
             }
 
             fn poll_flush(
@@ -37,11 +49,16 @@ macro_rules! delegate_stream {
                 cx: &mut std::task::Context<'_>,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                tokio::io::AsyncWrite::poll_write_vectored(
+                let polled = tokio::io::AsyncWrite::poll_write_vectored(
                     std::pin::Pin::new(&mut self.inner),
                     cx,
                     bufs,
-                )
+                );
+                if let std::task::Poll::Ready(Ok(n)) = &polled {
+                    let on_write: fn(&mut Self, usize) = $on_write;
+                    on_write(&mut *self, *n);
+                }
+                polled
             }
 
             fn is_write_vectored(&self) -> bool {

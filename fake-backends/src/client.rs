@@ -129,6 +129,13 @@ impl<S: Read + Write> Connection<S> {
         read_response(&mut self.reader, head_only)
     }
 
+    /// The stream and the bytes read past the last response (e.g. the first frames after a
+    /// 101).
+    pub fn into_parts(self) -> (S, Vec<u8>) {
+        let buffered = self.reader.buffer().to_vec();
+        (self.reader.into_inner(), buffered)
+    }
+
     /// Whether the peer has closed the connection: the next read sees end of file (or a reset).
     /// Waits up to the stream's read timeout for that; bytes that arrive instead mean "open".
     pub fn is_closed(&mut self) -> bool {

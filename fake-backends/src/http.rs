@@ -149,6 +149,11 @@ impl<S: AsyncRead + Unpin> Reader<S> {
         }
     }
 
+    /// The stream and the bytes read past the last request.
+    pub fn into_parts(self) -> (S, Vec<u8>) {
+        (self.stream, self.buf)
+    }
+
     /// The underlying stream (for writing responses).
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.stream

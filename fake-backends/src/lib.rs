@@ -24,6 +24,7 @@ pub mod client;
 mod http;
 mod response;
 mod server;
+pub mod websocket;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -66,6 +67,10 @@ pub enum Mode {
     /// Send a 200 head with `Content-Length: 100000` and 1000 body bytes, then
     /// reset the connection (`SO_LINGER` 0 and close).
     ResetMidBody,
+    /// Answer a WebSocket handshake (`Upgrade: websocket` with a `Sec-WebSocket-Key`) with
+    /// 101 and echo every frame (`websocket::echo`) while the status is 200; with another
+    /// status, answer it as a normal response. Other requests are answered normally.
+    WebSocketEcho,
 }
 
 /// A non-health request as received by a backend.

@@ -16,6 +16,8 @@ pub(crate) enum Next {
     KeepAlive,
     /// Close the connection.
     Close,
+    /// A WebSocket handshake was answered 101: the connection echoes frames from now on.
+    Upgrade,
 }
 
 /// Standard reason phrase for `status` (a generic one for unknown codes).

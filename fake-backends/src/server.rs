@@ -188,7 +188,17 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
     // Responses are written in few pieces; never let Nagle delay them.
     let _ = stream.set_nodelay(true);
     let mut reader = Reader::new(stream);
-    while let Ok(Next::KeepAlive) = serve_one(&mut reader, peer, &shared).await {}
+    loop {
+        match serve_one(&mut reader, peer, &shared).await {
+            Ok(Next::KeepAlive) => {}
+            Ok(Next::Upgrade) => {
+                let (mut stream, buffered) = reader.into_parts();
+                crate::websocket::echo(&mut stream, buffered).await;
+                return;
+            }
+            _ => return,
+        }
+    }
 }
 
 /// Reads one request and answers it according to the current configuration.
@@ -244,7 +254,22 @@ async fn serve_one(
     }
 
     let version_1_0 = head.version == "HTTP/1.0";
+    let websocket_key = head
+        .header("sec-websocket-key")
+        .filter(|_| head.header("upgrade").is_some())
+        .map(crate::websocket::accept_key);
     record(shared, head, body, peer);
+    if let (Mode::WebSocketEcho, Some(accept), 200) = (config.mode, &websocket_key, config.status) {
+        tokio::time::sleep(config.latency).await;
+        drop(in_flight);
+        let head = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\nX-Backend: {}\r\n\r\n",
+            shared.name
+        );
+        reader.get_mut().write_all(head.as_bytes()).await?;
+        return Ok(Next::Upgrade);
+    }
     match config.mode {
         Mode::CloseImmediately => Ok(Next::Close),
         Mode::Hang => {
@@ -259,7 +284,7 @@ async fn serve_one(
             reset_mid_body(reader.get_mut(), &shared.name).await?;
             Ok(Next::Close)
         }
-        Mode::Normal => {
+        Mode::Normal | Mode::WebSocketEcho => {
             tokio::time::sleep(config.latency).await;
             let out = Outgoing {
                 status: config.status,

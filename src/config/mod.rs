@@ -7,7 +7,7 @@
 //! its defaults live, as SPEC §2 lists them) and its checks: `server`, `backends` (`backends`
 //! and `upstream`), `health`, `limits` (`rate_limit` and `adaptive`), `breaker`, `logging`,
 //! `admin` (`admin` and `tui`), `security` (`security` and `development`), `hsts`,
-//! `listeners`, `http2`, `cluster`. Every field's doc comment names its key, its default and
+//! `listeners`, `http2`, `cluster`, `websocket`. Every field's doc comment names its key, its default and
 //! its effect.
 //!
 //! The running server holds the loaded [`Config`] as one immutable value in a [`ConfigHandle`],
@@ -37,6 +37,7 @@ mod secret;
 mod security;
 mod server;
 mod validate;
+mod websocket;
 
 use std::fmt;
 use std::path::Path;
@@ -58,6 +59,7 @@ pub use secret::{read_secret_file, Secret};
 pub use security::{DevelopmentSettings, SecuritySettings};
 pub use server::ServerSettings;
 pub use validate::parse;
+pub use websocket::WebsocketSettings;
 
 /// A problem found in the configuration, with the key path it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,4 +185,6 @@ pub struct Config {
     pub http2: Http2Settings,
     /// `cluster`: shared limits through Redis; off by default.
     pub cluster: ClusterSettings,
+    /// `websocket`: WebSocket tunnels (§11.4).
+    pub websocket: WebsocketSettings,
 }

@@ -57,6 +57,7 @@ pub struct RawConfig {
     pub listeners: Field<Vec<Field<RawListener>>>,
     pub http2: Field<RawHttp2>,
     pub cluster: Field<RawCluster>,
+    pub websocket: Field<RawWebsocket>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -247,6 +248,15 @@ pub struct RawHttp2 {
     pub initial_connection_window: Field<i64>,
     pub max_send_buffer: Field<i64>,
     pub max_control_frames_per_second: Field<i64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawWebsocket {
+    pub enabled: Field<bool>,
+    pub idle_timeout: Field<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

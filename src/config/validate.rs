@@ -2,7 +2,7 @@
 
 //! Each section's settings, their defaults and their checks live in the section's own file
 //! (`server`, `backends`, `health`, `limits`, `breaker`, `logging`, `admin`, `security`, `hsts`,
-//! `listeners`, `http2`, `cluster`); this file reads the YAML and puts the sections together.
+//! `listeners`, `http2`, `cluster`, `websocket`); this file reads the YAML and puts the sections together.
 
 use super::checker::Checker;
 use super::raw::*;
@@ -81,6 +81,7 @@ impl Checker {
         let security = self.section(raw.security, "security");
         let http2 = self.section(raw.http2, "http2");
         let cluster = self.section(raw.cluster, "cluster");
+        let websocket = self.section(raw.websocket, "websocket");
         let backends = self.backends(raw.backends);
         let warnings = ignored_by_listeners(&raw.listeners, &server);
         let server = self.server(server);
@@ -106,6 +107,7 @@ impl Checker {
             warnings,
             http2: self.http2(http2),
             cluster,
+            websocket: self.websocket(websocket),
         };
         self.across_sections(&config);
         config

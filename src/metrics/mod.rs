@@ -15,6 +15,7 @@ use duration::DurationHistogram;
 use histogram::LatencyHistogram;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Per-backend counters; each backend owns its own (`balance::BackendState`), so that a removed
@@ -70,6 +71,9 @@ pub struct Metrics {
     tls_handshake_failures: AtomicU64,
     /// Requests over TLS 1.2 and TLS 1.3.
     tls_requests: [AtomicU64; 2],
+    /// WebSocket tunnels open now, and opened since the start (§11.4).
+    tunnels_open: AtomicU64,
+    tunnels_opened: AtomicU64,
 }
 
 impl Metrics {
@@ -83,6 +87,8 @@ impl Metrics {
             limited_clients: ClientSketch::default(),
             tls_handshake_failures: AtomicU64::new(0),
             tls_requests: Default::default(),
+            tunnels_open: AtomicU64::new(0),
+            tunnels_opened: AtomicU64::new(0),
         }
     }
 
@@ -149,9 +155,34 @@ impl Metrics {
         )
     }
 
+    /// A WebSocket tunnel opened (the backend's 101 went to the client); it counts as open
+    /// until the guard is dropped with the request.
+    pub fn open_tunnel(self: &Arc<Self>) -> TunnelGuard {
+        self.tunnels_open.fetch_add(1, Ordering::Relaxed);
+        self.tunnels_opened.fetch_add(1, Ordering::Relaxed);
+        TunnelGuard(self.clone())
+    }
+
+    /// WebSocket tunnels open now, and opened since the start.
+    pub fn tunnels(&self) -> (u64, u64) {
+        (
+            self.tunnels_open.load(Ordering::Relaxed),
+            self.tunnels_opened.load(Ordering::Relaxed),
+        )
+    }
+
     /// Distinct clients limited since the last call, and resets the estimate.
     pub fn take_limited_clients(&self) -> u64 {
         self.limited_clients.take()
+    }
+}
+
+/// One open WebSocket tunnel, counted in [`Metrics::tunnels`] while it lives.
+pub struct TunnelGuard(Arc<Metrics>);
+
+impl Drop for TunnelGuard {
+    fn drop(&mut self) {
+        self.0.tunnels_open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

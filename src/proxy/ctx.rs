@@ -46,6 +46,10 @@ pub struct RequestCtx {
     pub reply: Option<LocalReply>,
     /// Request body bytes seen so far (for `server.max_body_bytes`).
     pub body_bytes: u64,
+    /// The request is a WebSocket handshake forwarded as one (§11.4, `tunnel`).
+    pub websocket: bool,
+    /// Counts the open tunnel after the backend's 101, until the request ends.
+    pub tunnel: Option<crate::metrics::TunnelGuard>,
     /// Keeps the request counted as in flight until the context is dropped.
     pub _in_flight: InFlight,
 }
@@ -65,6 +69,8 @@ impl RequestCtx {
             upstream_latency: None,
             reply: None,
             body_bytes: 0,
+            websocket: false,
+            tunnel: None,
             _in_flight: in_flight,
         }
     }

@@ -15,7 +15,8 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 
 /// Rewrites the request going upstream: hop-by-hop headers out, forwarding headers set, `Host`
 /// set to the backend's, `traceparent` set to Aegis's hop (§14.3; `tracestate` dropped with a
-/// trace Aegis restarted, whose state belongs to no one).
+/// trace Aegis restarted, whose state belongs to no one). A WebSocket handshake (`websocket`)
+/// keeps its `Upgrade` (§11.4).
 ///
 /// Like the response (`finish_backend_response`), the headers are rewritten as a plain
 /// `http::HeaderMap` rather than through Pingora's case-preserving header API, which costs
@@ -28,6 +29,7 @@ pub fn prepare_upstream_request(
     host: &HeaderValue,
     request_id: &HeaderValue,
     traceparent: &HeaderValue,
+    websocket: bool,
 ) -> Result<()> {
     // SECURITY: an absolute-form target (`GET http://other.example/ HTTP/1.1`) is forwarded in
     // origin form, so the backend cannot be steered to a different authority than `Host`.
@@ -66,6 +68,11 @@ pub fn prepare_upstream_request(
     let mut parts: http::request::Parts = std::mem::replace(upstream, empty).into();
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers, Direction::Request);
+    if websocket {
+        // §11.4: a WebSocket handshake keeps `Upgrade: websocket` and `Connection: upgrade`,
+        // and nothing else hop-by-hop (never `Upgrade: h2c`, `super::tunnel`).
+        super::tunnel::set_upgrade_headers(headers);
+    }
     if session.req_header().version == http::Version::HTTP_2 {
         // SECURITY: smuggling by downgrade — an HTTP/2 body's length is where its DATA frames
         // end, so the backend gets it chunked (Pingora frames it once no Content-Length is

@@ -13,6 +13,7 @@ pub mod refused;
 pub mod respond;
 pub mod rules;
 pub mod trace;
+mod tunnel;
 
 pub use ctx::{new_request_id, Attempt, RequestCtx};
 pub use listener::ListenerRole;
@@ -176,7 +177,7 @@ impl ProxyHttp for AegisProxy {
 
     async fn upstream_peer(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
         // The first attempt uses the request's start time (microseconds old) instead of reading
@@ -186,9 +187,18 @@ impl ProxyHttp for AegisProxy {
         } else {
             Instant::now()
         };
+        if ctx.tried.is_empty() {
+            ctx.websocket = self.is_websocket(session, ctx);
+        }
         match self.pool.select(now, &ctx.tried) {
             Selection::Chosen { backend, ticket } => {
-                let peer = backend.peer();
+                let mut peer = backend.peer();
+                if ctx.websocket {
+                    // The connection's idle clock times the handshake and the tunnel
+                    // (`tunnel`), in both directions; a per-read limit would cut a tunnel
+                    // whose backend only listens.
+                    peer.options.read_timeout = None;
+                }
                 backend.metrics.started();
                 ctx.tried.push(backend.serial);
                 ctx.upstream_latency = None;
@@ -236,7 +246,11 @@ impl ProxyHttp for AegisProxy {
             &backend.host_value,
             &ctx.request_id,
             traceparent,
+            ctx.websocket,
         )?;
+        if ctx.websocket {
+            tunnel::forwarding_handshake(session, &ctx.config);
+        }
         ctx.upstream_sent = Some(Instant::now());
         Ok(())
     }
@@ -263,7 +277,7 @@ impl ProxyHttp for AegisProxy {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
@@ -272,6 +286,9 @@ impl ProxyHttp for AegisProxy {
             &ctx.request_id,
             self.listener.hsts(&ctx.config.security.hsts),
         );
+        if ctx.websocket && upstream_response.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            self.open_tunnel(session, upstream_response, ctx)?;
+        }
         Ok(())
     }
 
@@ -370,6 +387,10 @@ impl ProxyHttp for AegisProxy {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         self.finish(session, e, ctx);
+    }
+
+    fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, error: &Error) -> bool {
+        tunnel::ended_by_client(ctx, error)
     }
 
     fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {

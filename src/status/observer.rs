@@ -264,6 +264,7 @@ impl Observer {
         let classes = metrics.status_classes();
         let local_replies = metrics.local_replies();
         let (http1, h2) = metrics.protocols();
+        let (tunnels, tunnels_opened) = metrics.tunnels();
         let adaptive = adaptive.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Snapshot {
             version: info.version.clone(),
@@ -283,6 +284,8 @@ impl Observer {
                     .map(|r| (r.reason().to_string(), local_replies[r.index()]))
                     .collect::<BTreeMap<_, _>>(),
                 protocols: BTreeMap::from([("http/1.1".into(), http1), ("h2".into(), h2)]),
+                websocket_tunnels: tunnels,
+                websocket_tunnels_opened: tunnels_opened,
                 request_duration: metrics.request_duration.read(),
             },
             backends,

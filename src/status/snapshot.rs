@@ -168,6 +168,12 @@ pub struct Totals {
     /// Requests by client protocol: "http/1.1" (HTTP/1.0 included) and "h2".
     #[serde(default)]
     pub protocols: BTreeMap<String, u64>,
+    /// WebSocket tunnels open now (§11.4).
+    #[serde(default)]
+    pub websocket_tunnels: u64,
+    /// WebSocket tunnels opened since the start.
+    #[serde(default)]
+    pub websocket_tunnels_opened: u64,
     /// Request durations in Prometheus's buckets (for `/metrics` only).
     #[serde(skip)]
     pub request_duration: HistogramCounts,

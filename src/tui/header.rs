@@ -72,6 +72,8 @@ pub(super) fn header_lines(snapshot: &Snapshot, wide: bool) -> Vec<Line<'static>
         Span::raw(number(totals.requests_per_sec)).bold(),
         label("  in-flight "),
         Span::raw(totals.in_flight.to_string()),
+        label("  ws "),
+        Span::raw(totals.websocket_tunnels.to_string()),
         label("  conns "),
         Span::raw(format!(
             "{}/{}",

@@ -81,6 +81,22 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
     gauge(&r, "aegis_in_flight_requests", "Requests in flight.", &[])?
         .with_label_values(&[])
         .set(s.totals.in_flight as f64);
+    gauge(
+        &r,
+        "aegis_websocket_tunnels",
+        "WebSocket tunnels open.",
+        &[],
+    )?
+    .with_label_values(&[])
+    .set(s.totals.websocket_tunnels as f64);
+    counter(
+        &r,
+        "aegis_websocket_tunnels_total",
+        "WebSocket tunnels opened (101 from a backend).",
+        &[],
+    )?
+    .with_label_values(&[])
+    .inc_by(s.totals.websocket_tunnels_opened);
     gauge(&r, "aegis_uptime_seconds", "Seconds since start.", &[])?
         .with_label_values(&[])
         .set(s.uptime_secs);

@@ -107,7 +107,7 @@
     const refused = Object.values(t.refusals).reduce((a, b) => a + b, 0);
     $("summary").textContent = "listening on " + s.listen + " · up " + uptime(s.uptime_secs) +
       " · " + t.requests + " requests · " + num(t.requests_per_sec) + " req/s · in-flight " +
-      t.in_flight + " · " + classes + " · refused " + refused + (s.draining ? " · DRAINING" : "");
+      t.in_flight + " · websockets " + (t.websocket_tunnels || 0) + " · " + classes + " · refused " + refused + (s.draining ? " · DRAINING" : "");
     renderConfig(s.config);
     renderBackends(s.backends);
     renderRate(s.rate_limit);

@@ -20,7 +20,9 @@
 //!   fails the read and Pingora drops the connection;
 //! - the proxy marks the header as read in `early_request_filter` (it finds this stream under
 //!   Pingora's session); after that the request runs as long as it needs (Pingora's own per-read
-//!   timeouts apply to the body).
+//!   timeouts apply to the body);
+//! - a WebSocket handshake and the tunnel after it are timed here too (`mark_tunnel`): every
+//!   byte read from or written to the client is activity, so one timer covers both directions.
 //!
 //! A header that arrives in one read (every ordinary request) costs one clock read and no timer
 //! operation. A request pipelined behind the last one is already read: it is served at once,
@@ -54,6 +56,17 @@ use std::sync::Arc;
 pub fn mark_header_read(stream: Option<&Stream>) {
     if let Some(stream) = stream.and_then(|s| s.as_any().downcast_ref::<DeadlineStream>()) {
         stream.in_header.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Called by the proxy for a WebSocket handshake it forwards (with the backend's response
+/// timeout) and again at the backend's 101 (with `websocket.idle_timeout`): from then on the
+/// connection is closed once no byte has gone either way for `idle` (§11.4). The next request
+/// on the connection (after an answer other than 101) starts without it.
+pub fn mark_tunnel(stream: Option<&Stream>, idle: std::time::Duration) {
+    if let Some(stream) = stream.and_then(|s| s.as_any().downcast_ref::<DeadlineStream>()) {
+        let ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX).max(1);
+        stream.tunnel_idle_ms.store(ms, Ordering::Relaxed);
     }
 }
 

@@ -21,6 +21,10 @@ pub enum Phase {
     /// The proxy has the header; the request runs as long as it needs (Pingora's own per-read
     /// timeouts apply to the body).
     Serving,
+    /// A WebSocket handshake or tunnel (§11.4): closed once no byte has gone either way for
+    /// the limit (the backend's `response_header_timeout` until its 101, then
+    /// `websocket.idle_timeout`).
+    Tunnel { idle: Duration },
 }
 
 impl Deadlines {
@@ -35,6 +39,8 @@ impl Deadlines {
             // `read_timeout`, however slowly its bytes trickle in.
             Phase::ReadingHeader => Some(self.read_timeout),
             Phase::Serving => None,
+            // SECURITY: an idle tunnel holds a socket on each side; it does not last forever.
+            Phase::Tunnel { idle } => Some(idle),
         }
     }
 }
@@ -79,6 +85,12 @@ mod tests {
             (Phase::AwaitingRequest { request: 1000 }, Some(60)),
             (Phase::ReadingHeader, Some(10)),
             (Phase::Serving, None),
+            (
+                Phase::Tunnel {
+                    idle: Duration::from_secs(300),
+                },
+                Some(300),
+            ),
         ];
         for (phase, secs) in table {
             assert_eq!(

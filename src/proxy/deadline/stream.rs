@@ -7,8 +7,9 @@ use bytes::BytesMut;
 use pingora::protocols::Stream;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -38,6 +39,11 @@ pub struct DeadlineStream {
     header_deadline: Option<Instant>,
     /// The connection's one timer, and the instant it is armed for.
     timer: Option<(Pin<Box<Sleep>>, Instant)>,
+    /// Set by the proxy (`mark_tunnel`) for a WebSocket handshake and its tunnel: milliseconds
+    /// without a byte either way after which the connection is closed; 0 when not a tunnel.
+    pub(super) tunnel_idle_ms: AtomicU64,
+    /// The last byte read or written in tunnel mode (set when the first read waits in it).
+    tunnel_activity: Option<Instant>,
 }
 
 impl DeadlineStream {
@@ -50,6 +56,8 @@ impl DeadlineStream {
             idle_deadline: None,
             header_deadline: None,
             timer: None,
+            tunnel_idle_ms: AtomicU64::new(0),
+            tunnel_activity: None,
         }
     }
 
@@ -96,6 +104,44 @@ impl DeadlineStream {
         self.in_header.store(true, Ordering::Relaxed);
         self.idle_deadline = None;
         self.header_deadline = None;
+        self.tunnel_idle_ms.store(0, Ordering::Relaxed);
+        self.tunnel_activity = None;
+    }
+
+    /// After each write: in tunnel mode, bytes to the client are activity too (a live feed
+    /// the client only listens to is not idle).
+    pub(super) fn wrote(&mut self, written: usize) {
+        if written > 0 && self.tunnel_activity.is_some() {
+            self.tunnel_activity = Some(Instant::now());
+        }
+    }
+
+    /// A read in tunnel mode: fails once nothing was read or written for `idle`.
+    fn poll_tunnel_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+        idle: Duration,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        match polled {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                self.tunnel_activity = Some(Instant::now());
+                polled
+            }
+            Poll::Pending => {
+                let last = *self.tunnel_activity.get_or_insert_with(Instant::now);
+                if self.poll_deadline(cx, last + idle).is_ready() {
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("WebSocket tunnel idle for {idle:?}: closed"),
+                    )));
+                }
+                Poll::Pending
+            }
+            _ => polled,
+        }
     }
 
     /// Polls the connection's timer towards `deadline`: ready once `deadline` has passed.
@@ -142,8 +188,16 @@ impl AsyncRead for DeadlineStream {
         let phase = if this.in_header.load(Ordering::Relaxed) {
             Phase::ReadingHeader
         } else {
-            Phase::Serving
+            match this.tunnel_idle_ms.load(Ordering::Relaxed) {
+                0 => Phase::Serving,
+                ms => Phase::Tunnel {
+                    idle: Duration::from_millis(ms),
+                },
+            }
         };
+        if let Phase::Tunnel { idle } = phase {
+            return this.poll_tunnel_read(cx, buf, idle);
+        }
         let Some(limit) = this.deadlines.limit(phase) else {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         };

@@ -324,9 +324,16 @@ where
                 },
 
                 body = rx.recv(), if !request_done => {
+                    // Aegis: the end of a request's own body (an empty GET queues it at once)
+                    // may be read here after the 101, when the backend answered first. It
+                    // ends the request, not the tunnel that follows it.
+                    let request_body_end = matches!(body, Some(HttpTask::Body(_, true)));
                     match send_body_to1(client_session, body).await {
                         Ok(send_done) => {
                             request_done = send_done;
+                            if request_done && upgraded && request_body_end {
+                                request_done = false;
+                            }
                             // An upgraded request is terminated when either side is done
                             if request_done && client_session.was_upgraded() {
                                 response_done = true;
