@@ -15,6 +15,7 @@ use aegis::limit::{ClientKey, RateLimiter};
 use aegis::metrics::histogram::LatencyHistogram;
 use aegis::metrics::{BackendMetrics, Metrics};
 use aegis::proxy::trace;
+use aegis::route::{HostPattern, RouteMatch, RouteTable};
 use aegis::security::headers::finish_backend_response;
 use aegis::security::mask::MaskedIp;
 use aegis::security::request::{check_framing, check_path, host_allowed};
@@ -146,6 +147,68 @@ fn validation(c: &mut Criterion) {
     });
 }
 
+/// 100 routes as a large multi-site config writes them: per site an exact host with a path
+/// route before its catch-all, wildcard sites, and host-less path routes last.
+fn hundred_routes() -> RouteTable {
+    let route = |host: Option<String>, prefix: &str| RouteMatch {
+        host: host.map(|h| HostPattern::parse(&h).expect("a valid host")),
+        prefix: prefix.trim_end_matches('/').to_string(),
+    };
+    let mut routes = Vec::new();
+    for site in 0..25 {
+        routes.push(route(Some(format!("api{site}.example.com")), "/v1/"));
+        routes.push(route(Some(format!("api{site}.example.com")), "/"));
+    }
+    for site in 0..20 {
+        routes.push(route(Some(format!("*.site{site}.example.org")), "/"));
+    }
+    for site in 0..20 {
+        routes.push(route(None, &format!("/service{site}/")));
+    }
+    routes.push(route(Some("*.example.com".into()), "/"));
+    for site in 0..9 {
+        routes.push(route(Some(format!("shop{site}.example.net")), "/"));
+    }
+    assert_eq!(routes.len(), 100);
+    RouteTable::new(&routes)
+}
+
+fn routing(c: &mut Criterion) {
+    let table = hundred_routes();
+    let mut group = c.benchmark_group("route_match");
+    group.bench_function("100_routes_hit_first", |b| {
+        b.iter(|| {
+            table.find(
+                black_box(Some("api0.example.com")),
+                black_box("/v1/users/42"),
+            )
+        })
+    });
+    group.bench_function("100_routes_hit_wildcard", |b| {
+        b.iter(|| {
+            table.find(
+                black_box(Some("Www.Shop.Site17.example.org:443")),
+                black_box("/products/shoes"),
+            )
+        })
+    });
+    group.bench_function("100_routes_hit_last", |b| {
+        b.iter(|| table.find(black_box(Some("shop8.example.net")), black_box("/cart")))
+    });
+    group.bench_function("100_routes_miss", |b| {
+        b.iter(|| table.find(black_box(Some("unknown.example.io")), black_box("/x/y")))
+    });
+    group.bench_function("100_routes_escaped_path", |b| {
+        b.iter(|| {
+            table.find(
+                black_box(Some("api3.example.com")),
+                black_box("/v1/caf%C3%A9"),
+            )
+        })
+    });
+    group.finish();
+}
+
 fn metrics(c: &mut Criterion) {
     let metrics = Metrics::new();
     let backend = BackendMetrics::default();
@@ -250,6 +313,6 @@ criterion_group! {
         .sample_size(30)
         .nresamples(10_000)
         .without_plots();
-    targets = rate_limit, selection, validation, metrics, adaptive, around_the_layers
+    targets = rate_limit, selection, validation, routing, metrics, adaptive, around_the_layers
 }
 criterion_main!(request_path);

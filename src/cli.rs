@@ -99,11 +99,22 @@ pub fn main() -> i32 {
         for warning in &config.warnings {
             eprintln!("aegis: warning: {warning}");
         }
+        let backends: usize = config.all_pools().map(|p| p.backends.len()).sum();
+        let pools = match config.routes {
+            Some(_) => format!(
+                " in {} pools",
+                config
+                    .all_pools()
+                    .filter(|p| !p.backends.is_empty())
+                    .count()
+            ),
+            None => String::new(),
+        };
         println!(
-            "aegis: configuration {} is valid ({} backend{}, listening on {})",
+            "aegis: configuration {} is valid ({} backend{}{pools}, listening on {})",
             cli.conf.display(),
-            config.backends.len(),
-            if config.backends.len() == 1 { "" } else { "s" },
+            backends,
+            if backends == 1 { "" } else { "s" },
             crate::server::listeners_label(&config)
         );
         return 0;

@@ -9,7 +9,8 @@
 //! - [`server`]: wires concrete types into a Pingora server; the only place that does.
 //! - [`proxy`]: the one `ProxyHttp` implementation; each phase delegates to a leaf module.
 //! - [`http2`]: HTTP/2 client connections (h2, h2c): Pingora's streams, Aegis's flood limits.
-//! - [`balance`]: the backend pool, smooth weighted round-robin, health checks and warm-up.
+//! - [`route`]: which route a request takes by host and path (§17), compiled once per config.
+//! - [`balance`]: the backend pools, smooth weighted round-robin, health checks and warm-up.
 //! - [`breaker`]: the per-backend circuit breaker (pure state machine + lock-light cell).
 //! - [`limit`]: the per-client rate limiter on `pingora-limits` and the adaptive loop.
 //! - [`cluster`]: cluster mode (§13): limits and the adaptive rate shared through Redis, synced in
@@ -54,6 +55,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod reload;
 pub mod reply;
+pub mod route;
 pub mod security;
 pub mod server;
 pub mod status;

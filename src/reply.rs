@@ -30,6 +30,8 @@ pub enum Refusal {
     Overloaded,
     /// A plain listener with `redirect_to_https` sends every request to HTTPS (308, §11.1).
     RedirectToHttps,
+    /// No route matches the request and the configuration has no default pool (404, §17).
+    NoRoute,
 }
 
 /// `Retry-After` of an overloaded answer, in seconds.
@@ -73,7 +75,7 @@ struct Kind {
 
 impl LocalReply {
     /// How many kinds of reply there are (for per-kind counters).
-    pub const KINDS: usize = 13;
+    pub const KINDS: usize = 14;
 
     /// Every kind, in [`LocalReply::index`] order (retry values are placeholders).
     pub const ALL: [LocalReply; LocalReply::KINDS] = [
@@ -90,6 +92,7 @@ impl LocalReply {
         LocalReply::UpstreamFailed(UpstreamFailure::GatewayTimeout),
         LocalReply::Refused(Refusal::Overloaded),
         LocalReply::Refused(Refusal::RedirectToHttps),
+        LocalReply::Refused(Refusal::NoRoute),
     ];
 
     /// Position of this kind in [`LocalReply::ALL`].
@@ -107,6 +110,7 @@ impl LocalReply {
                 Refusal::BadRequest => 8,
                 Refusal::Overloaded => 11,
                 Refusal::RedirectToHttps => 12,
+                Refusal::NoRoute => 13,
             },
             LocalReply::UpstreamFailed(UpstreamFailure::BadGateway) => 9,
             LocalReply::UpstreamFailed(UpstreamFailure::GatewayTimeout) => 10,
@@ -150,6 +154,7 @@ impl LocalReply {
                 Refusal::RedirectToHttps => {
                     (308, "redirect_to_https", r#"{"error":"https required"}"#)
                 }
+                Refusal::NoRoute => (404, "no_route", r#"{"error":"no route"}"#),
             },
             LocalReply::UpstreamFailed(UpstreamFailure::BadGateway) => {
                 (502, "bad_gateway", r#"{"error":"bad gateway"}"#)

@@ -5,7 +5,7 @@
 use crate::admin::auth::AdminAuth;
 use crate::admin::{Admin, AdminService};
 use crate::balance::health::HealthService;
-use crate::balance::{AdminState, UpstreamPool};
+use crate::balance::{AdminState, Pools, UpstreamPool};
 use crate::capacity::Capacity;
 use crate::cluster::{Cluster, ClusterService};
 use crate::config::{Config, ConfigHandle, ListenerSettings};
@@ -54,6 +54,9 @@ pub struct Components {
     /// The configuration, as one value a reload swaps.
     pub config: Arc<ConfigHandle>,
     pub events: Arc<EventLog>,
+    /// Every pool (§17); without `routes`, only `default`.
+    pub pools: Arc<Pools>,
+    /// The default pool, `pools.default_pool()`.
     pub pool: Arc<UpstreamPool>,
     pub lifecycle: Arc<Lifecycle>,
     pub metrics: Arc<Metrics>,
@@ -73,7 +76,8 @@ impl Components {
         let config = &*handle.current();
         let capacity = Arc::new(capacity);
         let events = Arc::new(EventLog::new());
-        let pool = Arc::new(UpstreamPool::new(config, events.clone()));
+        let pools = Arc::new(Pools::new(config, events.clone()));
+        let pool = pools.default_pool().clone();
         let lifecycle = Lifecycle::new();
         let metrics = Arc::new(Metrics::new());
         let cluster = config.cluster.enabled().then(|| {
@@ -99,7 +103,7 @@ impl Components {
             info,
             config: handle.clone(),
             metrics: metrics.clone(),
-            pool: pool.clone(),
+            pool: pools.clone(),
             limiter: limiter.clone(),
             adaptive: adaptive.clone(),
             events: events.clone(),
@@ -114,6 +118,7 @@ impl Components {
         Components {
             config: handle,
             events,
+            pools,
             pool,
             lifecycle,
             metrics,
@@ -168,7 +173,7 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     let capacity = crate::capacity::plan(
         config.server.max_connections,
         conf.upstream_keepalive_pool_size,
-        config.backends.len(),
+        config.all_pools().map(|p| p.backends.len()).sum(),
     );
     let components = Components::new(ConfigHandle::new(config), capacity);
     let config = components.config.current();
@@ -192,7 +197,7 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         options.config_sha256.clone(),
         Targets {
             config: components.config.clone(),
-            pool: components.pool.clone(),
+            pool: components.pools.clone(),
             limiter: components.limiter.clone(),
             events: components.events.clone(),
             resolvers,
@@ -200,12 +205,18 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     ));
     components.observer.attach_config(reloader.clone());
 
-    let health = HealthService::new(
-        components.pool.clone(),
-        components.capacity.clone(),
-        components.config.clone(),
-    );
-    server.add_service(background_service("health checks", health));
+    // One health loop per pool, each with its pool's settings (§17).
+    for pool in components.pools.all() {
+        let health = HealthService::new(
+            pool.clone(),
+            components.capacity.clone(),
+            components.config.clone(),
+        );
+        server.add_service(background_service(
+            &format!("health checks {}", pool.name),
+            health,
+        ));
+    }
     server.add_service(background_service(
         "sampler",
         SamplerService(components.observer.clone()),
@@ -216,7 +227,7 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         AdaptiveService {
             config: components.config.clone(),
             limiter: components.limiter.clone(),
-            pool: components.pool.clone(),
+            pool: components.pools.clone(),
             events: components.events.clone(),
             status: components.adaptive.clone(),
             cluster: components
@@ -248,7 +259,7 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
                 address: config.admin.address,
                 admin: Arc::new(Admin {
                     observer: components.observer.clone(),
-                    pool: components.pool.clone(),
+                    pool: components.pools.clone(),
                     reloader: reloader.clone(),
                     auth: AdminAuth::new(
                         config.admin.token.clone(),
@@ -269,10 +280,15 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     for warning in &config.warnings {
         log::warn!("{warning}");
     }
-    for backend in components.pool.backends() {
+    for (pool, backend) in components
+        .pools
+        .all()
+        .iter()
+        .flat_map(|p| p.backends().into_iter().map(move |b| (p, b)))
+    {
         log::info!(
             "backend {} (weight {}) at {}",
-            backend.spec.url,
+            pool.label(&backend),
             backend.spec.weight,
             backend.addr
         );
@@ -323,6 +339,7 @@ fn listener_service(
 ) -> anyhow::Result<(ListenerService, Option<Arc<CertificateResolver>>)> {
     let proxy = AegisProxy {
         pool: components.pool.clone(),
+        pools: components.pools.clone(),
         limiter: components.limiter.clone(),
         metrics: components.metrics.clone(),
         lifecycle: components.lifecycle.clone(),
@@ -386,7 +403,7 @@ pub fn listeners_label(config: &Config) -> String {
 /// itself once a shutdown has begun by any other way.
 fn spawn_dashboard(components: &Components, config: &Config) {
     let observer = components.observer.clone();
-    let control = Arc::new(LocalControl(components.pool.clone()));
+    let control = Arc::new(LocalControl(components.pools.clone()));
     let lifecycle = components.lifecycle.clone();
     let watching = components.lifecycle.clone();
     let label = format!("listening on {}", listeners_label(config));
@@ -409,7 +426,7 @@ fn spawn_dashboard(components: &Components, config: &Config) {
 }
 
 /// The in-process dashboard's `d`/`e`: acts on the pool directly (§12.2).
-struct LocalControl(Arc<UpstreamPool>);
+struct LocalControl(Arc<Pools>);
 
 impl crate::tui::BackendControl for LocalControl {
     fn set_drained(&self, id: &str, drained: bool) -> Result<String, String> {

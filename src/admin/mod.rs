@@ -17,7 +17,7 @@ pub mod web;
 
 pub use reply::Reply;
 
-use crate::balance::{AdminState, UpstreamPool};
+use crate::balance::{AdminState, Pools};
 use crate::reload::{Outcome, Reloader, Trigger};
 use crate::security::headers::SECURITY_HEADERS;
 use crate::status::{BoundAddresses, Observer};
@@ -54,7 +54,7 @@ pub struct AdminService {
 /// What the admin endpoints read and act on.
 pub struct Admin {
     pub observer: Arc<Observer>,
-    pub pool: Arc<UpstreamPool>,
+    pub pool: Arc<Pools>,
     pub reloader: Arc<Reloader>,
     pub auth: AdminAuth,
 }

@@ -4,7 +4,7 @@
 
 use super::warmup::{self, WarmUp};
 use crate::breaker::{BreakerCell, BreakerState};
-use crate::config::{BackendSpec, Config};
+use crate::config::{BackendSpec, BreakerSettings, Config};
 use crate::metrics::BackendMetrics;
 use pingora::upstreams::peer::HttpPeer;
 use std::net::SocketAddr;
@@ -29,13 +29,13 @@ pub struct BackendState {
 
 impl BackendState {
     /// A backend present at startup: healthy at full weight (no warm-up at startup).
-    pub(super) fn at_startup(serial: u64, config: &Config) -> Self {
+    pub(super) fn at_startup(serial: u64, breaker: &BreakerSettings) -> Self {
         BackendState {
             serial,
             healthy: AtomicBool::new(true),
             drained: AtomicBool::new(false),
             joining: AtomicBool::new(false),
-            breaker: BreakerCell::new(&config.circuit_breaker),
+            breaker: BreakerCell::new(breaker),
             warmup: Mutex::new(WarmUp::full()),
             warm_level: AtomicU8::new(warmup::FULL),
             metrics: BackendMetrics::default(),
@@ -44,7 +44,7 @@ impl BackendState {
 
     /// A backend added by a reload: it waits for its first passing probe, then warms up from
     /// 25 % (§12.1).
-    pub(super) fn joining(serial: u64, config: &Config) -> Self {
+    pub(super) fn joining(serial: u64, breaker: &BreakerSettings) -> Self {
         let mut warm = WarmUp::full();
         warm.restart();
         BackendState {
@@ -52,7 +52,7 @@ impl BackendState {
             joining: AtomicBool::new(true),
             warmup: Mutex::new(warm),
             warm_level: AtomicU8::new(warm.level()),
-            ..BackendState::at_startup(serial, config)
+            ..BackendState::at_startup(serial, breaker)
         }
     }
 

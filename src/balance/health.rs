@@ -233,7 +233,11 @@ impl HealthService {
     /// Brings the probes up to the pool's members and the current settings, and publishes the
     /// members to the registry.
     async fn refresh(&self) -> HealthCheckSettings {
-        let settings = self.config.current().health_check.clone();
+        let config = self.config.current();
+        let settings = self
+            .pool
+            .settings(&config)
+            .map_or_else(|| config.health_check.clone(), |p| p.health_check.clone());
         let next = self.probes.load().next(self.pool.backends(), &settings);
         self.probes.store(Arc::new(next));
         if let Err(e) = self.view.update(|_| {}).await {

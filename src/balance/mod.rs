@@ -10,16 +10,21 @@
 //! it once to choose, health flips and warm-up steps publish a new schedule, and a reload
 //! ([`UpstreamPool::reconfigure`]) publishes new members that keep the state of every backend
 //! whose URL stays. A request that chose a removed backend holds it (an `Arc`) until it ends.
+//!
+//! Just over 400 lines: the pool's selection, outcomes, flips and schedule rebuilds share its
+//! locks and atomics and read best in one file.
 
 pub mod backend;
 pub mod health;
+mod pools;
 pub mod schedule;
 pub mod warmup;
 
 pub use backend::{backend_id, AdminState, Backend, BackendState};
+pub use pools::Pools;
 
 use crate::breaker::{Outcome, Ticket, Transition};
-use crate::config::Config;
+use crate::config::{Config, PoolId, PoolRef, DEFAULT_POOL};
 use crate::events::{Event, EventLog};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
@@ -61,8 +66,12 @@ struct Members {
     schedule: Vec<usize>,
 }
 
-/// The backends and the schedule over them. Shared by the proxy, the health checks and reload.
+/// One pool (§17; without `routes` the only one, `default`): the backends and the schedule
+/// over them. Shared by the proxy, the health checks and reload.
 pub struct UpstreamPool {
+    /// The pool's id and name in the configuration (`default` for the top-level `backends`).
+    pub id: PoolId,
+    pub name: String,
     members: ArcSwap<Members>,
     cursor: AtomicUsize,
     /// Earliest moment an open breaker may half-open, in nanoseconds since `epoch`
@@ -74,7 +83,8 @@ pub struct UpstreamPool {
     events: Arc<EventLog>,
     /// `health_check.interval` in nanoseconds: the `Retry-After` when no breaker is open.
     health_interval: AtomicU64,
-    next_serial: AtomicU64,
+    /// Backend serials, shared by every pool so that a serial names one backend process-wide.
+    serials: Arc<AtomicU64>,
     /// Wakes the health checks when backends were added (their first probe is due at once).
     pub probe_now: tokio::sync::Notify,
 }
@@ -89,9 +99,23 @@ pub struct MembershipChange {
 }
 
 impl UpstreamPool {
-    /// Builds the pool from a resolved config: every backend starts healthy at full weight.
+    /// Builds the default pool from a resolved config: every backend starts healthy at full
+    /// weight.
     pub fn new(config: &Config, events: Arc<EventLog>) -> Self {
+        Self::build(config, DEFAULT_POOL, events, Arc::new(AtomicU64::new(0)))
+    }
+
+    /// Builds pool `id` of a resolved config; `serials` numbers backends across pools.
+    pub fn build(
+        config: &Config,
+        id: PoolId,
+        events: Arc<EventLog>,
+        serials: Arc<AtomicU64>,
+    ) -> Self {
+        let settings = config.pool(id);
         let pool = UpstreamPool {
+            id,
+            name: settings.map_or_else(String::new, |p| p.name.to_string()),
             members: ArcSwap::from_pointee(Members {
                 backends: Vec::new(),
                 schedule: Vec::new(),
@@ -101,15 +125,19 @@ impl UpstreamPool {
             epoch: Instant::now(),
             rebuild: Mutex::new(()),
             events,
-            health_interval: AtomicU64::new(config.health_check.interval.as_nanos() as u64),
-            next_serial: AtomicU64::new(0),
+            health_interval: AtomicU64::new(
+                settings
+                    .map_or(config.health_check.interval, |p| p.health_check.interval)
+                    .as_nanos() as u64,
+            ),
+            serials,
             probe_now: tokio::sync::Notify::new(),
         };
-        let backends = config
-            .backends
+        let backends = settings
             .iter()
-            .map(|spec| {
-                let state = BackendState::at_startup(pool.new_serial(), config);
+            .flat_map(|p| p.backends.iter().map(move |spec| (p, spec)))
+            .map(|(p, spec)| {
+                let state = BackendState::at_startup(pool.new_serial(), p.circuit_breaker);
                 Arc::new(Backend::new(spec, config, Arc::new(state)))
             })
             .collect();
@@ -117,8 +145,23 @@ impl UpstreamPool {
         pool
     }
 
+    /// This pool's settings in `config` (none when the configuration no longer has it).
+    pub fn settings<'c>(&self, config: &'c Config) -> Option<PoolRef<'c>> {
+        config.pool(self.id).filter(|p| p.name == self.name)
+    }
+
+    /// How events and logs name a backend of this pool: its URL in the default pool,
+    /// `pool/URL` in a named one.
+    pub fn label(&self, backend: &Backend) -> String {
+        if self.id == DEFAULT_POOL {
+            backend.spec.url.clone()
+        } else {
+            format!("{}/{}", self.name, backend.spec.url)
+        }
+    }
+
     fn new_serial(&self) -> u64 {
-        self.next_serial.fetch_add(1, Ordering::Relaxed)
+        self.serials.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The current backends, in configuration order.
@@ -143,9 +186,12 @@ impl UpstreamPool {
             .iter()
             .map(|b| (b.spec.url.as_str(), b))
             .collect();
+        let settings = self.settings(config);
+        let specs = settings.map_or(&[][..], |p| p.backends);
         let mut change = MembershipChange::default();
-        let mut backends = Vec::with_capacity(config.backends.len());
-        for spec in &config.backends {
+        let mut backends = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let breaker = settings.map_or(&config.circuit_breaker, |p| p.circuit_breaker);
             let state = match by_url.get(spec.url.as_str()) {
                 Some(kept) => {
                     if kept.spec.weight != spec.weight {
@@ -153,12 +199,12 @@ impl UpstreamPool {
                             .reweighted
                             .push((spec.url.clone(), kept.spec.weight, spec.weight));
                     }
-                    kept.breaker.reconfigure(&config.circuit_breaker);
+                    kept.breaker.reconfigure(breaker);
                     kept.state.clone()
                 }
                 None => {
                     change.added.push(spec.url.clone());
-                    Arc::new(BackendState::joining(self.new_serial(), config))
+                    Arc::new(BackendState::joining(self.new_serial(), breaker))
                 }
             };
             backends.push(Arc::new(Backend::new(spec, config, state)));
@@ -166,7 +212,7 @@ impl UpstreamPool {
         change.removed = old
             .backends
             .iter()
-            .filter(|b| !config.backends.iter().any(|s| s.url == b.spec.url))
+            .filter(|b| !specs.iter().any(|s| s.url == b.spec.url))
             .map(|b| b.spec.url.clone())
             .collect();
         // With no kept backend able to serve, waiting for the added ones' first probe would
@@ -176,10 +222,12 @@ impl UpstreamPool {
                 backend.state.set_healthy(true);
             }
         }
-        self.health_interval.store(
-            config.health_check.interval.as_nanos() as u64,
-            Ordering::Relaxed,
-        );
+        if let Some(settings) = settings {
+            self.health_interval.store(
+                settings.health_check.interval.as_nanos() as u64,
+                Ordering::Relaxed,
+            );
+        }
         self.store(backends);
         if !change.added.is_empty() {
             self.probe_now.notify_one();
@@ -230,7 +278,7 @@ impl UpstreamPool {
         if !backend.state.set_healthy(healthy) {
             return;
         }
-        let url = backend.spec.url.clone();
+        let url = self.label(backend);
         if healthy {
             backend.restart_warmup();
             self.events.record(Event::BackendHealthy { backend: url });
@@ -248,14 +296,11 @@ impl UpstreamPool {
         let drained = state == AdminState::Drained;
         let url = backend.spec.url.clone();
         if backend.drained.swap(drained, Ordering::AcqRel) != drained {
+            let label = self.label(&backend);
             self.events.record(if drained {
-                Event::BackendDrained {
-                    backend: url.clone(),
-                }
+                Event::BackendDrained { backend: label }
             } else {
-                Event::BackendEnabled {
-                    backend: url.clone(),
-                }
+                Event::BackendEnabled { backend: label }
             });
             self.rebuild();
         }
@@ -279,7 +324,7 @@ impl UpstreamPool {
         };
         if let Some(level) = stepped {
             self.events.record(Event::WarmUpStep {
-                backend: backend.spec.url.clone(),
+                backend: self.label(backend),
                 percent: level * 25,
             });
             self.rebuild();
@@ -287,7 +332,7 @@ impl UpstreamPool {
     }
 
     fn on_transition(&self, backend: &Backend, transition: Transition) {
-        let url = backend.spec.url.clone();
+        let url = self.label(backend);
         let event = match transition {
             Transition::Opened => {
                 if let Some(at) = backend.breaker.half_open_at() {

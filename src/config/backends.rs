@@ -84,30 +84,29 @@ impl Checker {
         }
     }
 
-    pub(super) fn backends(&mut self, field: Field<Vec<Field<RawBackend>>>) -> Vec<BackendSpec> {
+    /// The list at `at` (`backends`, or a pool's `pools.api.backends`).
+    pub(super) fn backends(
+        &mut self,
+        field: Field<Vec<Field<RawBackend>>>,
+        at: &str,
+    ) -> Vec<BackendSpec> {
         let list = match field {
             Field::Missing => Vec::new(),
             Field::Value(list) => list,
             Field::Invalid(v) => {
-                self.error(
-                    "backends",
-                    format!("expected a list of backends, got {}", show(&v)),
-                );
+                self.error(at, format!("expected a list of backends, got {}", show(&v)));
                 return Vec::new();
             }
         };
         if list.is_empty() {
-            self.error("backends", "at least one backend is required");
+            self.error(at, "at least one backend is required");
         }
         if list.len() > MAX_BACKENDS {
-            self.error(
-                "backends",
-                format!("at most {MAX_BACKENDS} backends are supported"),
-            );
+            self.error(at, format!("at most {MAX_BACKENDS} backends are supported"));
         }
         let mut specs: Vec<BackendSpec> = Vec::new();
         for (i, entry) in list.into_iter().enumerate() {
-            let path = format!("backends[{i}]");
+            let path = format!("{at}[{i}]");
             let raw = self.section(entry, &path);
             self.unknown(&path, &raw.unknown);
             let weight = self.int(raw.weight, &format!("{path}.weight"), 1, 1, MAX_WEIGHT) as u32;
@@ -123,10 +122,7 @@ impl Checker {
                 Ok(mut spec) => {
                     spec.weight = weight;
                     if let Some(j) = specs.iter().position(|s| s.url == spec.url) {
-                        self.error(
-                            &url_path,
-                            format!("duplicate of backends[{j}] ({})", spec.url),
-                        );
+                        self.error(&url_path, format!("duplicate of {at}[{j}] ({})", spec.url));
                     } else {
                         specs.push(spec);
                     }

@@ -33,30 +33,42 @@ impl Default for BreakerSettings {
 
 impl Checker {
     pub(super) fn breaker(&mut self, raw: RawCircuitBreaker) -> BreakerSettings {
-        self.unknown("circuit_breaker", &raw.unknown);
-        let default = BreakerSettings::default();
+        self.breaker_at(raw, "circuit_breaker", &BreakerSettings::default())
+    }
+
+    /// The section at `section` (`circuit_breaker`, or a pool's), each absent field taken from
+    /// `default`.
+    pub(super) fn breaker_at(
+        &mut self,
+        raw: RawCircuitBreaker,
+        section: &str,
+        default: &BreakerSettings,
+    ) -> BreakerSettings {
+        self.unknown(section, &raw.unknown);
+        let default = default.clone();
+        let key = |name: &str| format!("{section}.{name}");
         let mut count = |field, key: &str, default: u32| {
             self.int(field, key, default.into(), 1, 1_000_000) as u32
         };
         BreakerSettings {
             failure_threshold: count(
                 raw.failure_threshold,
-                "circuit_breaker.failure_threshold",
+                &key("failure_threshold"),
                 default.failure_threshold,
             ),
             success_threshold: count(
                 raw.success_threshold,
-                "circuit_breaker.success_threshold",
+                &key("success_threshold"),
                 default.success_threshold,
             ),
             half_open_max_requests: count(
                 raw.half_open_max_requests,
-                "circuit_breaker.half_open_max_requests",
+                &key("half_open_max_requests"),
                 default.half_open_max_requests,
             ),
             open_timeout: self.duration(
                 raw.open_timeout,
-                "circuit_breaker.open_timeout",
+                &key("open_timeout"),
                 default.open_timeout,
             ),
         }

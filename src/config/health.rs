@@ -36,13 +36,25 @@ impl Default for HealthCheckSettings {
 
 impl Checker {
     pub(super) fn health_check(&mut self, raw: RawHealthCheck) -> HealthCheckSettings {
-        self.unknown("health_check", &raw.unknown);
-        let default = HealthCheckSettings::default();
-        let path = match self.typed(raw.path, "health_check.path", "a path such as /health") {
+        self.health_check_at(raw, "health_check", &HealthCheckSettings::default())
+    }
+
+    /// The section at `section` (`health_check`, or a pool's `pools.api.health_check`), each
+    /// absent field taken from `default`.
+    pub(super) fn health_check_at(
+        &mut self,
+        raw: RawHealthCheck,
+        section: &str,
+        default: &HealthCheckSettings,
+    ) -> HealthCheckSettings {
+        self.unknown(section, &raw.unknown);
+        let default = default.clone();
+        let key = |name: &str| format!("{section}.{name}");
+        let path = match self.typed(raw.path, &key("path"), "a path such as /health") {
             None => default.path,
             Some(p) if !p.starts_with('/') || p.chars().any(|c| c.is_control() || c == ' ') => {
                 self.error(
-                    "health_check.path",
+                    &key("path"),
                     format!("expected a path starting with /, got {p:?}"),
                 );
                 default.path
@@ -50,19 +62,19 @@ impl Checker {
             Some(p) => p,
         };
         HealthCheckSettings {
-            interval: self.duration(raw.interval, "health_check.interval", default.interval),
-            timeout: self.duration(raw.timeout, "health_check.timeout", default.timeout),
+            interval: self.duration(raw.interval, &key("interval"), default.interval),
+            timeout: self.duration(raw.timeout, &key("timeout"), default.timeout),
             path,
             unhealthy_threshold: self.int(
                 raw.unhealthy_threshold,
-                "health_check.unhealthy_threshold",
+                &key("unhealthy_threshold"),
                 default.unhealthy_threshold.into(),
                 1,
                 1000,
             ) as u32,
             healthy_threshold: self.int(
                 raw.healthy_threshold,
-                "health_check.healthy_threshold",
+                &key("healthy_threshold"),
                 default.healthy_threshold.into(),
                 1,
                 1000,

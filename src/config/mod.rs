@@ -31,11 +31,14 @@ mod http2;
 mod limits;
 mod listeners;
 mod logging;
+mod pools;
 mod raw;
 mod resolve;
+mod routes;
 mod secret;
 mod security;
 mod server;
+mod sites;
 mod validate;
 mod websocket;
 
@@ -54,7 +57,9 @@ pub use http2::Http2Settings;
 pub use limits::{AdaptiveSettings, RateLimitSettings};
 pub use listeners::{CertificateSpec, ListenerSettings, ListenerTls, TlsVersion};
 pub use logging::{parse_level, LogFormat, LoggingSettings};
+pub use pools::{PoolId, PoolRef, PoolSettings, DEFAULT_POOL, DEFAULT_POOL_NAME, MAX_POOLS};
 pub use resolve::resolve_backends;
+pub use routes::{RouteSettings, Routes, MAX_ROUTES};
 pub use secret::{read_secret_file, Secret};
 pub use security::{DevelopmentSettings, SecuritySettings};
 pub use server::ServerSettings;
@@ -117,7 +122,9 @@ pub fn load_file(path: &Path) -> Result<(Config, String), ConfigErrors> {
     let (mut config, mut errors) = validate::check(&text)?;
     // A backend with a wrong entry is left out of `config.backends`, so the key paths of the
     // resolution would not match the file's: resolve only a list that checked clean.
-    let backends_clean = !errors.iter().any(|e| e.path.starts_with("backends"));
+    let backends_clean = !errors
+        .iter()
+        .any(|e| e.path.starts_with("backends") || e.path.starts_with("pools"));
     if backends_clean {
         if let Err(e) = resolve_backends(&mut config) {
             errors.extend(e.0);
@@ -187,4 +194,14 @@ pub struct Config {
     pub cluster: ClusterSettings,
     /// `websocket`: WebSocket tunnels (§11.4).
     pub websocket: WebsocketSettings,
+    /// `pools` (§17): the named pools but `default`, in name order; pool `i + 1`. The default
+    /// pool (0) is `backends`, `health_check` and `circuit_breaker` above, whether written at the
+    /// top level or as `pools.default`.
+    pub pools: Vec<PoolSettings>,
+    /// Where the default pool's backends were written (`backends` or `pools.default.backends`),
+    /// for the key paths of later checks.
+    pub backends_key: &'static str,
+    /// `routes` (§17), compiled; `None` without the key: every request goes to pool 0, as in
+    /// part one.
+    pub routes: Option<std::sync::Arc<Routes>>,
 }

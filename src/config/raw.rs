@@ -58,6 +58,32 @@ pub struct RawConfig {
     pub http2: Field<RawHttp2>,
     pub cluster: Field<RawCluster>,
     pub websocket: Field<RawWebsocket>,
+    pub pools: Field<BTreeMap<String, Field<RawPool>>>,
+    pub routes: Field<Vec<Field<RawRoute>>>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `pools.<name>` as written (§17): the part-one keys of one pool.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawPool {
+    pub backends: Field<Vec<Field<RawBackend>>>,
+    pub health_check: Field<RawHealthCheck>,
+    pub circuit_breaker: Field<RawCircuitBreaker>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `routes[]` as written (§17).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawRoute {
+    pub name: Field<String>,
+    pub host: Field<String>,
+    pub path_prefix: Field<String>,
+    pub pool: Field<String>,
+    pub strip_prefix: Field<bool>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

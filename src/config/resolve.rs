@@ -1,6 +1,6 @@
 //! Startup resolution of backend hosts, with the anti-SSRF check and address pinning (§2.1).
 
-use super::{Config, ConfigError, ConfigErrors};
+use super::{BackendSpec, Config, ConfigError, ConfigErrors};
 use crate::security::ssrf::BackendAddressPolicy;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
@@ -15,8 +15,33 @@ pub fn resolve_backends(config: &mut Config) -> Result<(), ConfigErrors> {
         allowed_networks: config.security.allowed_backend_networks.clone(),
     };
     let mut errors = Vec::new();
-    for (i, backend) in config.backends.iter_mut().enumerate() {
-        let path = format!("backends[{i}].url");
+    resolve_list(
+        &mut config.backends,
+        config.backends_key,
+        &policy,
+        &mut errors,
+    );
+    // §17: every pool's backends pass the same check; an address may serve two pools.
+    for pool in &mut config.pools {
+        let at = format!("pools.{}.backends", pool.name);
+        resolve_list(&mut pool.backends, &at, &policy, &mut errors);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Resolves and pins one list of backends, written at `at` (`backends`, `pools.api.backends`).
+fn resolve_list(
+    backends: &mut [BackendSpec],
+    at: &str,
+    policy: &BackendAddressPolicy,
+    errors: &mut Vec<ConfigError>,
+) {
+    for (i, backend) in backends.iter_mut().enumerate() {
+        let path = format!("{at}[{i}].url");
         let addresses = match lookup(&backend.host, backend.port) {
             Ok(addresses) => addresses,
             Err(message) => {
@@ -47,28 +72,18 @@ pub fn resolve_backends(config: &mut Config) -> Result<(), ConfigErrors> {
             .or_else(|| addresses.first())
             .copied();
     }
-    for i in 0..config.backends.len() {
+    for i in 0..backends.len() {
         for j in 0..i {
-            if config.backends[i].addr.is_some()
-                && config.backends[i].addr == config.backends[j].addr
-            {
+            if backends[i].addr.is_some() && backends[i].addr == backends[j].addr {
                 errors.push(ConfigError {
-                    path: format!("backends[{i}].url"),
+                    path: format!("{at}[{i}].url"),
                     message: format!(
-                        "resolves to the same address as backends[{j}] ({})",
-                        config.backends[j]
-                            .addr
-                            .map(|a| a.to_string())
-                            .unwrap_or_default()
+                        "resolves to the same address as {at}[{j}] ({})",
+                        backends[j].addr.map(|a| a.to_string()).unwrap_or_default()
                     ),
                 });
             }
         }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ConfigErrors(errors))
     }
 }
 

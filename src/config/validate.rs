@@ -6,6 +6,7 @@
 
 use super::checker::Checker;
 use super::raw::*;
+use super::sites::DefaultPool;
 use super::*;
 use serde_yaml::Value;
 
@@ -82,22 +83,40 @@ impl Checker {
         let http2 = self.section(raw.http2, "http2");
         let cluster = self.section(raw.cluster, "cluster");
         let websocket = self.section(raw.websocket, "websocket");
-        let backends = self.backends(raw.backends);
-        let warnings = ignored_by_listeners(&raw.listeners, &server);
+        // With `pools`, the top-level `backends` may be left out (no default pool).
+        let backends =
+            if matches!(raw.backends, Field::Missing) && !matches!(raw.pools, Field::Missing) {
+                Vec::new()
+            } else {
+                self.backends(raw.backends, "backends")
+            };
+        let mut warnings = ignored_by_listeners(&raw.listeners, &server);
         let server = self.server(server);
         let listeners = self.listeners(raw.listeners, server.listen_addr());
 
         let rate_limit = self.rate_limit(rate);
         let adaptive = self.adaptive(adaptive);
         let cluster = self.cluster(cluster, server.port);
+        let health_check = self.health_check(health);
+        let circuit_breaker = self.breaker(breaker);
+        let sites = self.sites(
+            (raw.pools, raw.routes),
+            DefaultPool {
+                backends,
+                health_check,
+                circuit_breaker,
+                key: "backends",
+            },
+            &mut warnings,
+        );
         let config = Config {
             server,
             upstream: self.upstream(upstream),
-            backends,
-            health_check: self.health_check(health),
+            backends: sites.default.backends,
+            health_check: sites.default.health_check,
             rate_limit,
             adaptive,
-            circuit_breaker: self.breaker(breaker),
+            circuit_breaker: sites.default.circuit_breaker,
             logging: self.logging(logging),
             tui: self.tui(tui),
             admin: self.admin(admin),
@@ -108,6 +127,9 @@ impl Checker {
             http2: self.http2(http2),
             cluster,
             websocket: self.websocket(websocket),
+            pools: sites.pools,
+            backends_key: sites.default.key,
+            routes: sites.routes.map(std::sync::Arc::new),
         };
         self.across_sections(&config);
         config
@@ -174,6 +196,9 @@ mod tests {
         assert_eq!(config.circuit_breaker.half_open_max_requests, 3);
         assert_eq!(config.logging.format, LogFormat::Json);
         assert!(config.development.allow_loopback_backends);
+        // §17: no routes, one pool.
+        assert!(config.routes.is_none() && config.pools.is_empty());
+        assert_eq!(config.all_pools().count(), 1);
     }
 
     #[test]

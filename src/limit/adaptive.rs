@@ -6,7 +6,7 @@
 //! the lease decides, over the latency of every instance, and the others follow its rate.
 
 use super::RateLimiter;
-use crate::balance::UpstreamPool;
+use crate::balance::Pools;
 use crate::breaker::BreakerState;
 use crate::config::{AdaptiveSettings, ConfigHandle};
 use crate::events::{Event, EventLog};
@@ -132,7 +132,7 @@ impl AdaptiveStatus {
 pub struct AdaptiveService {
     pub config: Arc<ConfigHandle>,
     pub limiter: Arc<RateLimiter>,
-    pub pool: Arc<UpstreamPool>,
+    pub pool: Arc<Pools>,
     pub events: Arc<EventLog>,
     pub status: Arc<Mutex<AdaptiveStatus>>,
     /// Set in cluster mode.

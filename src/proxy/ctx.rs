@@ -1,6 +1,6 @@
 //! Per-request state carried through the proxy phases.
 
-use crate::balance::Backend;
+use crate::balance::{Backend, UpstreamPool};
 use crate::breaker::{Outcome, Ticket};
 use crate::config::Config;
 use crate::lifecycle::InFlight;
@@ -50,6 +50,11 @@ pub struct RequestCtx {
     pub websocket: bool,
     /// Counts the open tunnel after the backend's 101, until the request ends.
     pub tunnel: Option<crate::metrics::TunnelGuard>,
+    /// The route the request took (§17), when the config has `routes` and one matched.
+    pub route: Option<crate::route::RouteId>,
+    /// The pool the request goes to when it is not the default pool (set by routing only, so
+    /// a config without `routes` never touches it).
+    pub pool: Option<Arc<UpstreamPool>>,
     /// Keeps the request counted as in flight until the context is dropped.
     pub _in_flight: InFlight,
 }
@@ -71,6 +76,8 @@ impl RequestCtx {
             body_bytes: 0,
             websocket: false,
             tunnel: None,
+            route: None,
+            pool: None,
             _in_flight: in_flight,
         }
     }

@@ -28,8 +28,12 @@ impl AegisProxy {
             return;
         }
         attempt.outcome = Some(outcome);
-        self.pool
-            .record(&attempt.backend, attempt.ticket, outcome, now());
+        ctx.pool.as_deref().unwrap_or(&self.pool).record(
+            &attempt.backend,
+            attempt.ticket,
+            outcome,
+            now(),
+        );
     }
 
     /// Ends the current attempt: breaker outcome (if not yet recorded) and backend metrics.

@@ -11,6 +11,7 @@ pub mod forward;
 mod listener;
 pub mod refused;
 pub mod respond;
+mod routing;
 pub mod rules;
 pub mod trace;
 mod tunnel;
@@ -18,7 +19,7 @@ mod tunnel;
 pub use ctx::{new_request_id, Attempt, RequestCtx};
 pub use listener::ListenerRole;
 
-use crate::balance::{Selection, UpstreamPool};
+use crate::balance::{Pools, Selection, UpstreamPool};
 use crate::breaker::Outcome;
 use crate::capacity::{Capacity, LocalResource};
 use crate::config::ConfigHandle;
@@ -36,9 +37,12 @@ use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Aegis's proxy: owns the pool and every policy the request path consults.
+/// Aegis's proxy: owns the pools and every policy the request path consults.
 pub struct AegisProxy {
+    /// The default pool (`pools.default_pool()`): every request's without `routes`.
     pub pool: Arc<UpstreamPool>,
+    /// Every pool, by id, for the requests routes send elsewhere (§17).
+    pub pools: Arc<Pools>,
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
     pub lifecycle: Arc<Lifecycle>,
@@ -125,6 +129,12 @@ impl ProxyHttp for AegisProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        // §17: the route is chosen first (the pool depends on it); without `routes`, this one
+        // branch is all the feature costs.
+        let routed = match ctx.config.routes.clone() {
+            None => true,
+            Some(routes) => self.route(session, ctx, &routes),
+        };
         // §3 stage 1: the rate limit comes first, so that floods of invalid requests are
         // throttled too.
         if let Some(client) = session
@@ -151,6 +161,9 @@ impl ProxyHttp for AegisProxy {
         // applied above) with a 308 to its configured origin.
         if self.listener.redirect_to_https.is_some() {
             return self.refuse(session, ctx, Refusal::RedirectToHttps).await;
+        }
+        if !routed {
+            return self.refuse(session, ctx, Refusal::NoRoute).await;
         }
         Ok(false)
     }
@@ -190,7 +203,13 @@ impl ProxyHttp for AegisProxy {
         if ctx.tried.is_empty() {
             ctx.websocket = self.is_websocket(session, ctx);
         }
-        match self.pool.select(now, &ctx.tried) {
+        // Retries stay within the request's pool (§17).
+        let selection = ctx
+            .pool
+            .as_deref()
+            .unwrap_or(&self.pool)
+            .select(now, &ctx.tried);
+        match selection {
             Selection::Chosen { backend, ticket } => {
                 let mut peer = backend.peer();
                 if ctx.websocket {
@@ -250,6 +269,9 @@ impl ProxyHttp for AegisProxy {
         )?;
         if ctx.websocket {
             tunnel::forwarding_handshake(session, &ctx.config);
+        }
+        if ctx.route.is_some() {
+            self.strip_prefix(session, upstream, ctx)?;
         }
         ctx.upstream_sent = Some(Instant::now());
         Ok(())

@@ -6,13 +6,13 @@
 //! new process (`fixed`). Any problem refuses the whole reload: each is logged at error level,
 //! shown as one event and counted, and nothing changes. A valid file is applied in one pass:
 //! certificates swapped into each TLS listener's resolver, backends matched by URL
-//! (`UpstreamPool::reconfigure`), the limiter's settings (`RateLimiter::reconfigure`), the log
+//! (`Pools::reconfigure`), the limiter's settings (`RateLimiter::reconfigure`), the log
 //! level and format, and last the new `Config` stored in the `ConfigHandle`, which every later
 //! request and connection reads. Nothing is closed: connections and requests under way go on.
 
 pub mod fixed;
 
-use crate::balance::{MembershipChange, UpstreamPool};
+use crate::balance::{MembershipChange, Pools};
 use crate::config::{Config, ConfigHandle};
 use crate::events::{Event, EventLog};
 use crate::limit::RateLimiter;
@@ -55,7 +55,7 @@ pub enum Outcome {
 pub struct Reloader {
     path: PathBuf,
     config: Arc<ConfigHandle>,
-    pool: Arc<UpstreamPool>,
+    pool: Arc<Pools>,
     limiter: Arc<RateLimiter>,
     events: Arc<EventLog>,
     /// Each TLS listener's resolver, by its index in `listeners`.
@@ -79,7 +79,7 @@ struct State {
 /// What the reloader acts on, built in `server.rs`.
 pub struct Targets {
     pub config: Arc<ConfigHandle>,
-    pub pool: Arc<UpstreamPool>,
+    pub pool: Arc<Pools>,
     pub limiter: Arc<RateLimiter>,
     pub events: Arc<EventLog>,
     pub resolvers: Vec<(usize, Arc<CertificateResolver>)>,

@@ -3,7 +3,7 @@
 
 use super::snapshot::*;
 use super::BoundAddresses;
-use crate::balance::{AdminState, UpstreamPool};
+use crate::balance::{AdminState, Pools};
 use crate::capacity::Capacity;
 use crate::config::{Config, ConfigHandle};
 use crate::events::EventLog;
@@ -78,7 +78,7 @@ pub struct Sources {
     /// The current configuration (adaptive bounds, certificates).
     pub config: Arc<ConfigHandle>,
     pub metrics: Arc<Metrics>,
-    pub pool: Arc<UpstreamPool>,
+    pub pool: Arc<Pools>,
     pub limiter: Arc<RateLimiter>,
     pub adaptive: Arc<Mutex<AdaptiveStatus>>,
     pub events: Arc<EventLog>,

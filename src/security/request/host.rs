@@ -24,8 +24,9 @@ pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
     allowed.iter().any(|pattern| host_matches(name, pattern))
 }
 
-/// The host part of a Host value without its port and trailing dot, or None if malformed.
-fn host_name(host: &str) -> Option<&str> {
+/// The host part of a Host value without its port and trailing dot, or None if malformed. Not
+/// lower-cased: callers compare case-insensitively (the allowlist and the routes, `route`).
+pub fn host_name(host: &str) -> Option<&str> {
     if host.starts_with('[') {
         let close = host.find(']')?;
         let literal = &host[1..close];
@@ -59,7 +60,10 @@ fn is_port_suffix(suffix: &str) -> bool {
             .is_some_and(|port| port.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn host_matches(name: &str, pattern: &str) -> bool {
+/// Whether the well-formed `name` (from [`host_name`]) matches `pattern`: an exact name, or
+/// `*.parent`, which matches any name with one or more labels before `.parent` but not
+/// `parent` itself. Case-insensitive. The one `*.` rule of the allowlist and the routes.
+pub fn host_matches(name: &str, pattern: &str) -> bool {
     let pattern = pattern.strip_suffix('.').unwrap_or(pattern);
     if let Some(parent) = pattern.strip_prefix("*.") {
         // `name` is well formed, so whatever stands before `.parent` is one or more whole labels.

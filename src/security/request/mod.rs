@@ -9,7 +9,7 @@ mod host;
 mod path;
 
 pub use framing::check_framing;
-pub use host::host_allowed;
+pub use host::{host_allowed, host_matches, host_name};
 pub use path::check_path;
 
 /// Why a request is refused. The proxy maps these to its JSON answers.
