@@ -12,7 +12,7 @@ use crate::config::{Config, ConfigHandle, ListenerSettings};
 use crate::events::EventLog;
 use crate::lifecycle::{self, DrainService, Lifecycle, OperatorSignals, ShutdownSignals};
 use crate::limit::adaptive::{AdaptiveService, AdaptiveStatus};
-use crate::limit::RateLimiter;
+use crate::limit::{RateLimiter, RouteLimits};
 use crate::metrics::Metrics;
 use crate::proxy::deadline::HeaderDeadline;
 use crate::proxy::{AegisProxy, ListenerRole};
@@ -61,6 +61,8 @@ pub struct Components {
     pub lifecycle: Arc<Lifecycle>,
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<RateLimiter>,
+    /// The routes' own limits (§17).
+    pub route_limits: Arc<RouteLimits>,
     pub adaptive: Arc<Mutex<AdaptiveStatus>>,
     pub observer: Arc<Observer>,
     pub capacity: Arc<Capacity>,
@@ -92,6 +94,7 @@ impl Components {
             limiter = limiter.with_shared(cluster.table.clone());
         }
         let limiter = Arc::new(limiter);
+        let route_limits = Arc::new(RouteLimits::new(config));
         let adaptive = Arc::new(Mutex::new(AdaptiveStatus::default()));
         let bound = Arc::new(BoundAddresses::new(
             config.listeners.iter().map(|l| (l.address, l.describe())),
@@ -123,6 +126,7 @@ impl Components {
             lifecycle,
             metrics,
             limiter,
+            route_limits,
             adaptive,
             observer,
             capacity,
@@ -199,6 +203,7 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
             config: components.config.clone(),
             pool: components.pools.clone(),
             limiter: components.limiter.clone(),
+            route_limits: components.route_limits.clone(),
             events: components.events.clone(),
             resolvers,
         },
@@ -341,6 +346,7 @@ fn listener_service(
         pool: components.pool.clone(),
         pools: components.pools.clone(),
         limiter: components.limiter.clone(),
+        route_limits: components.route_limits.clone(),
         metrics: components.metrics.clone(),
         lifecycle: components.lifecycle.clone(),
         capacity: components.capacity.clone(),

@@ -310,3 +310,85 @@ fn a_reload_applies_routes_and_pool_members_but_not_a_new_pool() {
         "{last}"
     );
 }
+
+#[test]
+fn a_route_limit_holds_a_client_on_its_route_only_and_body_limits_are_per_route() {
+    let api = FakeBackend::start("api").unwrap();
+    let www = FakeBackend::start("www").unwrap();
+    let aegis = Aegis::start(
+        &[],
+        &format!(
+            r#"
+pools:
+  api:
+    backends: [{{url: "{}"}}]
+  www:
+    backends: [{{url: "{}"}}]
+routes:
+  - host: api.example.com
+    pool: api
+    rate_limit: {{requests_per_second: 1, burst: 5}}
+  - host: upload.example.com
+    pool: www
+    max_body_bytes: 10
+  - host: www.example.com
+    pool: www
+"#,
+            api.url(),
+            www.url()
+        ),
+    );
+    let mut conn = Connection::open(aegis.addr()).unwrap();
+    let api_statuses: Vec<u16> = (0..8)
+        .map(|_| get(&mut conn, "api.example.com", "/").status)
+        .collect();
+    assert_eq!(api_statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    let limited = get(&mut conn, "api.example.com", "/");
+    assert_refused(&limited, 429, "rate limit exceeded");
+    assert!(limited.header("retry-after").is_some());
+    // The same client is free on the other route (the top-level limit, per route).
+    for _ in 0..20 {
+        assert_eq!(get(&mut conn, "www.example.com", "/").status, 200);
+    }
+    // max_body_bytes: 10 on the upload route, the server's 10 MiB elsewhere; declared or
+    // chunked.
+    let post = |host: &str, body: &str, chunked: bool| {
+        let framing = if chunked {
+            format!(
+                "Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+                body.len()
+            )
+        } else {
+            format!("Content-Length: {}\r\n\r\n{body}", body.len())
+        };
+        let request = format!("POST /upload HTTP/1.1\r\nHost: {host}\r\n{framing}");
+        let mut conn = Connection::open(aegis.addr()).unwrap();
+        conn.exchange(request.as_bytes()).unwrap()
+    };
+    let body = "twenty bytes of body";
+    assert_eq!(post("www.example.com", body, false).status, 200);
+    assert_eq!(post("upload.example.com", "small", false).status, 200);
+    assert_refused(
+        &post("upload.example.com", body, false),
+        413,
+        "request body too large",
+    );
+    assert_eq!(post("upload.example.com", body, true).status, 413);
+    assert_eq!(post("www.example.com", body, true).status, 200);
+}
+
+#[test]
+fn the_top_level_limit_counts_a_client_per_route() {
+    let (api, www) = (
+        FakeBackend::start("api").unwrap(),
+        FakeBackend::start("www").unwrap(),
+    );
+    let extra = two_sites(&www, &[&api], &[&www])
+        + "rate_limit: {requests_per_second: 1, burst: 3}\nadaptive: {min_rate: 0.5}\n";
+    let aegis = Aegis::start(&[], &extra);
+    let mut conn = Connection::open(aegis.addr()).unwrap();
+    for host in ["api.example.com", "www.example.com"] {
+        let statuses: Vec<u16> = (0..5).map(|_| get(&mut conn, host, "/").status).collect();
+        assert_eq!(statuses, [200, 200, 200, 429, 429], "{host}");
+    }
+}

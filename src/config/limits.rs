@@ -64,28 +64,34 @@ impl Default for AdaptiveSettings {
     }
 }
 
+/// The limiter's window length for a burst and a rate: `burst / rate` seconds, kept within
+/// 1 s..=60 s (`limit`; here because validation counts the routes' distinct windows).
+pub fn window_for(burst: u32, rate: f64) -> f64 {
+    (burst as f64 / rate).clamp(1.0, 60.0)
+}
+
 impl Checker {
     pub(super) fn rate_limit(&mut self, raw: RawRateLimit) -> RateLimitSettings {
-        self.unknown("rate_limit", &raw.unknown);
+        self.rate_limit_at(raw, "rate_limit")
+    }
+
+    /// The section at `section` (`rate_limit`, or a route's `routes[0].rate_limit`).
+    pub(super) fn rate_limit_at(&mut self, raw: RawRateLimit, section: &str) -> RateLimitSettings {
+        self.unknown(section, &raw.unknown);
         let default = RateLimitSettings::default();
+        let key = |name: &str| format!("{section}.{name}");
         RateLimitSettings {
             requests_per_second: self.number(
                 raw.requests_per_second,
-                "rate_limit.requests_per_second",
+                &key("requests_per_second"),
                 default.requests_per_second,
                 "greater than 0 and at most 1000000",
                 |v| v > 0.0 && v <= 1e6,
             ),
-            burst: self.int(
-                raw.burst,
-                "rate_limit.burst",
-                default.burst.into(),
-                1,
-                1_000_000,
-            ) as u32,
+            burst: self.int(raw.burst, &key("burst"), default.burst.into(), 1, 1_000_000) as u32,
             cleanup_interval: self.duration(
                 raw.cleanup_interval,
-                "rate_limit.cleanup_interval",
+                &key("cleanup_interval"),
                 default.cleanup_interval,
             ),
         }

@@ -84,6 +84,8 @@ pub struct RawRoute {
     pub path_prefix: Field<String>,
     pub pool: Field<String>,
     pub strip_prefix: Field<bool>,
+    pub rate_limit: Field<RawRateLimit>,
+    pub max_body_bytes: Field<i64>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

@@ -5,14 +5,14 @@
 use super::checker::{show, Checker};
 use super::pools::{valid_name, PoolId, DEFAULT_POOL, DEFAULT_POOL_NAME};
 use super::raw::{Field, RawRoute};
-use super::ConfigError;
+use super::{ConfigError, RateLimitSettings};
 use crate::route::{path, HostPattern, RouteId, RouteMatch, RouteTable};
 
 /// Most routes one configuration may list.
 pub const MAX_ROUTES: usize = 1000;
 
 /// `routes[]`: one route.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RouteSettings {
     /// `routes[].name`, default `routes[i]`: names the route in the access log and metrics
     /// labels (letters, digits, `-`, `_`; unique).
@@ -25,7 +25,21 @@ pub struct RouteSettings {
     /// `routes[].strip_prefix`, default false, needs `path_prefix`: the backend receives the
     /// path without the prefix (`/v1/x?q` → `/x?q`, `/v1` → `/`).
     pub strip_prefix: bool,
+    /// `routes[].rate_limit` (`requests_per_second`, `burst`), default none: the route's own
+    /// per-client limit, counted per route and client. Without it the top-level `rate_limit`
+    /// applies, also per route and client (in cluster mode: per client, across routes).
+    pub rate_limit: Option<RateLimitSettings>,
+    /// `routes[].max_body_bytes`, default `server.max_body_bytes`: larger request bodies on
+    /// this route get 413.
+    pub max_body_bytes: Option<u64>,
+    /// A number for the route's name, the route's part of its clients' limiter keys (so a
+    /// reload that moves a route in the list keeps its clients' counts).
+    pub key: u64,
 }
+
+/// Most distinct window lengths (`burst / requests_per_second`) among the routes' own rate
+/// limits: each is one pair of count-min sketches (3 MiB).
+pub const MAX_ROUTE_WINDOWS: usize = 8;
 
 /// The routes of a configuration, compiled.
 #[derive(Debug)]
@@ -113,12 +127,39 @@ impl Checker {
                 written.push(i);
             }
         }
+        self.route_windows(&list, &written);
         let matches: Vec<RouteMatch> = list.iter().map(|r| r.matches.clone()).collect();
         Some(Routes {
             table: RouteTable::new(&matches),
             fallback: pool_id(DEFAULT_POOL_NAME),
             list,
         })
+    }
+
+    /// At most [`MAX_ROUTE_WINDOWS`] distinct windows among the routes' own limits.
+    fn route_windows(&mut self, list: &[RouteSettings], written: &[usize]) {
+        let mut windows: Vec<f64> = Vec::new();
+        for (route, i) in list.iter().zip(written) {
+            let Some(limits) = &route.rate_limit else {
+                continue;
+            };
+            let secs = super::limits::window_for(limits.burst, limits.requests_per_second);
+            if windows.contains(&secs) {
+                continue;
+            }
+            if windows.len() == MAX_ROUTE_WINDOWS {
+                self.error(
+                    &format!("routes[{i}].rate_limit"),
+                    format!(
+                        "a {MAX_ROUTE_WINDOWS}th distinct window (burst / requests_per_second = \
+                         {secs} s) is the most the routes' limits may use (3 MiB each); give \
+                         this route the burst / rate ratio of another"
+                    ),
+                );
+            } else {
+                windows.push(secs);
+            }
+        }
     }
 
     /// One route, or `None` when it has a problem (recorded).
@@ -187,11 +228,39 @@ impl Checker {
                 id
             }
         };
+        let rate_limit = match raw.rate_limit {
+            Field::Missing => None,
+            field => {
+                let section = format!("{at}.rate_limit");
+                let raw = self.section(field, &section);
+                Some(self.rate_limit_at(raw, &section))
+            }
+        };
+        let max_body_bytes = self
+            .typed(
+                raw.max_body_bytes,
+                &format!("{at}.max_body_bytes"),
+                "a number of bytes",
+            )
+            .and_then(|n| match u64::try_from(n) {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    self.error(
+                        &format!("{at}.max_body_bytes"),
+                        format!("must be at least 0, got {n}"),
+                    );
+                    None
+                }
+            });
         if self.errors.len() > errors {
             return None;
         }
+        let name = name.unwrap_or_else(|| at.to_string());
         Some(RouteSettings {
-            name: name.unwrap_or_else(|| at.to_string()),
+            key: name_key(&name),
+            rate_limit,
+            max_body_bytes,
+            name,
             matches: RouteMatch {
                 host,
                 prefix: path::normalise(prefix.as_deref().unwrap_or("/")).to_string(),
@@ -229,4 +298,12 @@ impl Checker {
             });
         }
     }
+}
+
+/// The limiter key of a route's name.
+fn name_key(name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    name.hash(&mut hasher);
+    hasher.finish()
 }

@@ -176,6 +176,30 @@ mod tests {
     }
 
     #[test]
+    fn route_limits_are_bounded_and_not_in_cluster_mode() {
+        let routes: String = (1..=9)
+            .map(|i| format!("  - {{path_prefix: /r{i}, pool: api, rate_limit: {{requests_per_second: 1, burst: {i}}}}}\n"))
+            .collect();
+        let errs = errors(&with(&routes));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with("routes[8].rate_limit: a 8th distinct window"),
+            "{errs:?}"
+        );
+        let text = format!(
+            "cluster: {{redis_url: \"redis://127.0.0.1:6379\"}}\n{}",
+            with("  - {pool: api, rate_limit: {requests_per_second: 1, burst: 2}, max_body_bytes: 5}\n  - {pool: web, path_prefix: /w, max_body_bytes: -1}\n")
+        );
+        assert_reported(
+            &errors(&text),
+            &[
+                "routes[0].rate_limit: not supported in cluster mode yet",
+                "routes[1].max_body_bytes: must be at least 0, got -1",
+            ],
+        );
+    }
+
+    #[test]
     fn pools_are_checked_like_the_top_level_backends() {
         let errs = errors(concat!(
             "backends: [{url: http://a.example}]\n",

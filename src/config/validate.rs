@@ -137,6 +137,18 @@ impl Checker {
 
     /// Rules that involve more than one section.
     fn across_sections(&mut self, config: &Config) {
+        // Cluster counts are per client (§13); a route's own limit would silently be local to
+        // each instance, so it is refused until the shared key is (route, client).
+        let routes = config.routes.as_ref().map_or(&[][..], |r| &r.list[..]);
+        for (i, route) in routes.iter().enumerate() {
+            if config.cluster.enabled() && route.rate_limit.is_some() {
+                self.error(
+                    &format!("routes[{i}].rate_limit"),
+                    "not supported in cluster mode yet (cluster counts are per client, so a \
+                     route's own limit would be local to each instance)",
+                );
+            }
+        }
         let admin = config.admin.address;
         for listener in &config.listeners {
             let public = listener.address;

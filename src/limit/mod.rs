@@ -19,7 +19,10 @@
 //! unchanged but for one branch on `None`.
 
 pub mod adaptive;
+mod route;
 mod window;
+
+pub use route::RouteLimits;
 
 pub use window::{evaluate, window_for, Window};
 
@@ -101,8 +104,10 @@ impl Counts {
         }
     }
 
-    fn verdict(&self, client: ClientKey, limit: f64) -> Verdict {
-        self.window.rate_with(&client, |c: RateComponents| {
+    /// The verdict for one more request counted under `key` (a client, or a route and a
+    /// client), without counting it.
+    fn verdict<K: std::hash::Hash>(&self, key: &K, limit: f64) -> Verdict {
+        self.window.rate_with(key, |c: RateComponents| {
             evaluate(&Window {
                 previous: c.prev_samples as f64,
                 current: c.curr_samples as f64,
@@ -205,13 +210,19 @@ impl RateLimiter {
 
     /// Checks one request from `client`, counting it when admitted.
     pub fn check(&self, client: ClientKey) -> Verdict {
+        self.check_keyed(&client, client)
+    }
+
+    /// [`Self::check`] with the request counted under `key` (§17: a route and the client), so
+    /// that the client has the allowance once per key. The cluster's counts stay per client.
+    pub fn check_keyed<K: std::hash::Hash>(&self, key: &K, client: ClientKey) -> Verdict {
         let windows = self.windows.load();
         let rate = self.rate();
         let mut limit = rate * windows.current.secs;
         if let Some(shared) = &self.shared {
             limit -= shared.others(client, limit);
         }
-        let mut verdict = windows.current.verdict(client, limit);
+        let mut verdict = windows.current.verdict(key, limit);
         // Only for a while after a reload changed the window's length.
         let previous = windows
             .previous
@@ -219,12 +230,12 @@ impl RateLimiter {
             .filter(|(_, until)| Instant::now() < *until)
             .map(|(counts, _)| &**counts);
         if let (Verdict::Allow, Some(previous)) = (verdict, previous) {
-            verdict = previous.verdict(client, rate * previous.secs);
+            verdict = previous.verdict(key, rate * previous.secs);
         }
         if verdict == Verdict::Allow {
-            windows.current.window.observe(&client, 1);
+            windows.current.window.observe(key, 1);
             if let Some(previous) = previous {
-                previous.window.observe(&client, 1);
+                previous.window.observe(key, 1);
             }
             if let Some(shared) = &self.shared {
                 shared.admitted(client);

@@ -4,10 +4,7 @@
 
 use super::Verdict;
 
-/// The window length for a burst and a rate: `burst / rate` seconds, kept within 1 s..=60 s.
-pub fn window_for(burst: u32, rate: f64) -> f64 {
-    (burst as f64 / rate).clamp(1.0, 60.0)
-}
+pub use crate::config::window_for;
 
 /// One client's sliding window as a request finds it.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -24,7 +24,7 @@ use crate::breaker::Outcome;
 use crate::capacity::{Capacity, LocalResource};
 use crate::config::ConfigHandle;
 use crate::lifecycle::Lifecycle;
-use crate::limit::{ClientKey, RateLimiter, Verdict};
+use crate::limit::{ClientKey, RateLimiter, RouteLimits, Verdict};
 use crate::metrics::Metrics;
 use crate::reply::{LocalReply, Refusal, UpstreamFailure};
 use crate::security::headers::finish_backend_response;
@@ -44,6 +44,8 @@ pub struct AegisProxy {
     /// Every pool, by id, for the requests routes send elsewhere (§17).
     pub pools: Arc<Pools>,
     pub limiter: Arc<RateLimiter>,
+    /// The routes' own limits (§17; empty without them).
+    pub route_limits: Arc<RouteLimits>,
     pub metrics: Arc<Metrics>,
     pub lifecycle: Arc<Lifecycle>,
     pub capacity: Arc<Capacity>,
@@ -142,7 +144,11 @@ impl ProxyHttp for AegisProxy {
             .and_then(|a| a.as_inet())
             .map(|a| ClientKey::of(a.ip()))
         {
-            if let Verdict::Limit { retry_after } = self.limiter.check(client) {
+            let verdict = match ctx.route {
+                None => self.limiter.check(client),
+                Some(_) => self.route_limit(ctx, client),
+            };
+            if let Verdict::Limit { retry_after } = verdict {
                 self.metrics.record_limited_client(&client);
                 return self
                     .refuse(session, ctx, Refusal::RateLimited { retry_after })
@@ -150,7 +156,7 @@ impl ProxyHttp for AegisProxy {
             }
         }
         // §3 stage 2: validation (§3.1–§3.5).
-        if let Some(refusal) = rules::check(&ctx.config.server, session) {
+        if let Some(refusal) = rules::check(&ctx.config.server, self.max_body(ctx), session) {
             if session.req_header().method == http::Method::CONNECT {
                 // SECURITY: what follows a CONNECT is tunnel data, never another request.
                 session.set_keepalive(None);
@@ -181,7 +187,7 @@ impl ProxyHttp for AegisProxy {
         }
         // SECURITY: a chunked body declares no length; cut it off as soon as it passes the
         // limit, aborting the backend request (§3.5).
-        if ctx.body_bytes > ctx.config.server.max_body_bytes {
+        if ctx.body_bytes > self.max_body(ctx) {
             ctx.reply = Some(Refusal::BodyTooLarge.into());
             return Error::e_explain(ErrorType::HTTPStatus(413), "request body too large");
         }

@@ -2,7 +2,8 @@
 //! chosen once in `request_filter`, and `strip_prefix` applied to what the backend receives.
 
 use super::{AegisProxy, RequestCtx};
-use crate::config::{Routes, DEFAULT_POOL};
+use crate::config::{RouteSettings, Routes, DEFAULT_POOL};
+use crate::limit::{ClientKey, Verdict};
 use crate::route::path;
 use pingora_core::{Error, ErrorType, Result};
 use pingora_http::RequestHeader;
@@ -39,6 +40,37 @@ impl AegisProxy {
         true
     }
 
+    /// The request's route, if it took one.
+    fn route_of(ctx: &RequestCtx) -> Option<&RouteSettings> {
+        let id = ctx.route?;
+        ctx.config.routes.as_ref()?.list.get(usize::from(id))
+    }
+
+    /// The rate limit of a routed request (§17): the route's own limit, or the top-level one,
+    /// either counted per route and client. In cluster mode the top-level limit stays per
+    /// client (the cluster's counts are), and validation refuses routes' own limits there.
+    pub(super) fn route_limit(&self, ctx: &RequestCtx, client: ClientKey) -> Verdict {
+        match Self::route_of(ctx) {
+            Some(route) => match &route.rate_limit {
+                Some(limits) => self.route_limits.check(route.key, limits, client),
+                None if ctx.config.cluster.enabled() => self.limiter.check(client),
+                None => self.limiter.check_keyed(&(route.key, client), client),
+            },
+            None => self.limiter.check(client),
+        }
+    }
+
+    /// The request body limit: the route's `max_body_bytes`, or `server.max_body_bytes`.
+    pub(super) fn max_body(&self, ctx: &RequestCtx) -> u64 {
+        let server = ctx.config.server.max_body_bytes;
+        if ctx.route.is_none() {
+            return server;
+        }
+        Self::route_of(ctx)
+            .and_then(|r| r.max_body_bytes)
+            .unwrap_or(server)
+    }
+
     /// `strip_prefix` (§17): the backend receives the path without the route's prefix, the
     /// query kept (`/v1/x?q` → `/x?q`, `/v1` → `/`).
     pub(super) fn strip_prefix(
@@ -47,10 +79,7 @@ impl AegisProxy {
         upstream: &mut RequestHeader,
         ctx: &RequestCtx,
     ) -> Result<()> {
-        let route = ctx
-            .route
-            .and_then(|id| ctx.config.routes.as_ref()?.list.get(usize::from(id)));
-        let Some(route) = route.filter(|r| r.strip_prefix) else {
+        let Some(route) = Self::route_of(ctx).filter(|r| r.strip_prefix) else {
             return Ok(());
         };
         let uri = &session.req_header().uri;

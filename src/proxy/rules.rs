@@ -10,7 +10,8 @@ use pingora_core::protocols::http::ServerSession;
 use pingora_proxy::Session;
 
 /// The first rule the request breaks, in §3's order, or `None` when it may be forwarded.
-pub fn check(rules: &ServerSettings, session: &Session) -> Option<Refusal> {
+/// `max_body_bytes` is `server.max_body_bytes`, or the request's route's own (§17).
+pub fn check(rules: &ServerSettings, max_body_bytes: u64, session: &Session) -> Option<Refusal> {
     let req = session.req_header();
     // SECURITY: CONNECT would turn Aegis into an open tunnel and TRACE reflects request
     // headers (cross-site tracing); both are refused whatever the config lists.
@@ -74,7 +75,7 @@ pub fn check(rules: &ServerSettings, session: &Session) -> Option<Refusal> {
             .to_str()
             .ok()
             .and_then(|v| v.split(',').next()?.trim().parse::<u64>().ok());
-        if length.is_none_or(|n| n > rules.max_body_bytes) {
+        if length.is_none_or(|n| n > max_body_bytes) {
             return Some(Refusal::BodyTooLarge);
         }
     }

@@ -15,7 +15,7 @@ pub mod fixed;
 use crate::balance::{MembershipChange, Pools};
 use crate::config::{Config, ConfigHandle};
 use crate::events::{Event, EventLog};
-use crate::limit::RateLimiter;
+use crate::limit::{RateLimiter, RouteLimits};
 use crate::status::snapshot::{ConfigSnapshot, ConfigSource, ReloadSnapshot};
 use crate::tls::{CertificateResolver, CertificateSet};
 use std::path::PathBuf;
@@ -57,6 +57,7 @@ pub struct Reloader {
     config: Arc<ConfigHandle>,
     pool: Arc<Pools>,
     limiter: Arc<RateLimiter>,
+    route_limits: Arc<RouteLimits>,
     events: Arc<EventLog>,
     /// Each TLS listener's resolver, by its index in `listeners`.
     resolvers: Vec<(usize, Arc<CertificateResolver>)>,
@@ -81,6 +82,7 @@ pub struct Targets {
     pub config: Arc<ConfigHandle>,
     pub pool: Arc<Pools>,
     pub limiter: Arc<RateLimiter>,
+    pub route_limits: Arc<RouteLimits>,
     pub events: Arc<EventLog>,
     pub resolvers: Vec<(usize, Arc<CertificateResolver>)>,
 }
@@ -93,6 +95,7 @@ impl Reloader {
             config: targets.config,
             pool: targets.pool,
             limiter: targets.limiter,
+            route_limits: targets.route_limits,
             events: targets.events,
             resolvers: targets.resolvers,
             state: Mutex::new(State {
@@ -203,6 +206,7 @@ impl Reloader {
             &new.adaptive,
             Instant::now(),
         );
+        self.route_limits.reconfigure(&new);
         if !crate::logging::apply(&new.logging) && new.logging.level != old.logging.level {
             log::info!("logging.level changed, but --log-level or RUST_LOG decides the level");
         }
