@@ -78,6 +78,24 @@ pub enum Event {
         trigger: String,
         problems: Vec<String>,
     },
+    /// ACME (§18): a new account was registered with the directory (stored for later starts).
+    AcmeAccountCreated {
+        directory: String,
+    },
+    /// ACME: a certificate was obtained (`renewal`: one was already served) and swapped in.
+    AcmeCertificateIssued {
+        /// The certificate's first name.
+        name: String,
+        renewal: bool,
+        /// RFC 3339 end of validity.
+        expires: String,
+    },
+    /// ACME: an order failed; the certificate served (if any) serves on.
+    AcmeOrderFailed {
+        name: String,
+        error: String,
+        retry_in_seconds: u64,
+    },
 }
 
 impl Event {
@@ -86,7 +104,8 @@ impl Event {
         match self {
             Event::BackendUnhealthy { .. }
             | Event::BreakerOpened { .. }
-            | Event::ClusterRedisDown { .. } => log::Level::Warn,
+            | Event::ClusterRedisDown { .. }
+            | Event::AcmeOrderFailed { .. } => log::Level::Warn,
             Event::ConfigReloadRefused { .. } => log::Level::Error,
             Event::RateChanged { from, to, .. } if to < from => log::Level::Warn,
             _ => log::Level::Info,
@@ -153,6 +172,26 @@ impl fmt::Display for Event {
                 "configuration reload ({trigger}) refused, the running configuration is \
                  unchanged: {}",
                 problems.join("; ")
+            ),
+            Event::AcmeAccountCreated { directory } => {
+                write!(f, "acme: new account registered with {directory}")
+            }
+            Event::AcmeCertificateIssued {
+                name,
+                renewal,
+                expires,
+            } => write!(
+                f,
+                "acme: certificate for {name} {}, valid until {expires}",
+                if *renewal { "renewed" } else { "obtained" }
+            ),
+            Event::AcmeOrderFailed {
+                name,
+                error,
+                retry_in_seconds,
+            } => write!(
+                f,
+                "acme: order for {name} failed ({error}); retrying in {retry_in_seconds}s"
             ),
         }
     }
@@ -246,6 +285,16 @@ mod tests {
                 trigger: "POST /reload".into(),
                 problems: vec!["a: x".into(), "b: y".into()],
             },
+            Event::AcmeCertificateIssued {
+                name: "a.test".into(),
+                renewal: true,
+                expires: "2027-01-01T00:00:00Z".into(),
+            },
+            Event::AcmeOrderFailed {
+                name: "a.test".into(),
+                error: "new order: timeout".into(),
+                retry_in_seconds: 20,
+            },
         ];
         let shown: Vec<(log::Level, String)> =
             events.iter().map(|e| (e.level(), e.to_string())).collect();
@@ -274,6 +323,14 @@ mod tests {
             (
                 log::Level::Error,
                 "configuration reload (POST /reload) refused, the running configuration is unchanged: a: x; b: y",
+            ),
+            (
+                Info,
+                "acme: certificate for a.test renewed, valid until 2027-01-01T00:00:00Z",
+            ),
+            (
+                Warn,
+                "acme: order for a.test failed (new order: timeout); retrying in 20s",
             ),
         ];
         let expected: Vec<(log::Level, String)> = expected

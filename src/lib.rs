@@ -39,6 +39,7 @@
 #[macro_use]
 mod delegate;
 
+pub mod acme;
 pub mod admin;
 pub mod balance;
 pub mod breaker;

@@ -2,6 +2,7 @@
 //! lifecycle → a Pingora server. Just over 400 lines on purpose: the startup order reads top to
 //! bottom in one file.
 
+use crate::acme::Acme;
 use crate::admin::auth::AdminAuth;
 use crate::admin::{Admin, AdminService};
 use crate::balance::health::HealthService;
@@ -70,6 +71,8 @@ pub struct Components {
     pub cluster: Option<Arc<Cluster>>,
     /// Where the listeners are bound, once they are.
     pub bound: Arc<BoundAddresses>,
+    /// Automatic certificates (§18): challenge answers and the listeners' managers.
+    pub acme: Arc<Acme>,
 }
 
 impl Components {
@@ -99,6 +102,7 @@ impl Components {
         let bound = Arc::new(BoundAddresses::new(
             config.listeners.iter().map(|l| (l.address, l.describe())),
         ));
+        let acme = Arc::new(Acme::new(config));
         let info = StaticInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
@@ -115,6 +119,7 @@ impl Components {
             cluster: cluster
                 .clone()
                 .map(|c| c as Arc<dyn crate::status::snapshot::ClusterSource>),
+            acme: acme.status_source(),
             reload: std::sync::OnceLock::new(),
             bound: bound.clone(),
         }));
@@ -132,6 +137,7 @@ impl Components {
             capacity,
             cluster,
             bound,
+            acme,
         }
     }
 }
@@ -194,7 +200,16 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         let (service, resolver) =
             listener_service(&components, (index, listener), &server.configuration)?;
         server.add_service(service);
+        if let Some(resolver) = &resolver {
+            let events = &components.events;
+            components
+                .acme
+                .attach((index, listener), resolver, events)?;
+        }
         resolvers.extend(resolver.map(|r| (index, r)));
+    }
+    if let Some(acme) = components.acme.service() {
+        server.add_service(background_service("acme", acme));
     }
     let reloader = Arc::new(Reloader::new(
         options.config_path.clone(),
@@ -351,7 +366,10 @@ fn listener_service(
         lifecycle: components.lifecycle.clone(),
         capacity: components.capacity.clone(),
         config: components.config.clone(),
-        listener: ListenerRole::new(listener),
+        listener: ListenerRole {
+            acme_http01: components.acme.http_for(listener),
+            ..ListenerRole::new(listener)
+        },
     };
     let mut http_proxy = HttpProxy::new(proxy, server_conf.clone());
     http_proxy.handle_init_modules();
@@ -360,14 +378,11 @@ fn listener_service(
     let mut server_options = HttpServerOptions::default();
     server_options.allow_connect_method_proxying = true;
     http_proxy.server_options = Some(server_options);
-    let tls = match &listener.tls {
-        None => None,
-        Some(tls) => Some(Arc::new(
-            Terminator::new(tls, listener.http2, components.metrics.clone()).ok_or_else(|| {
-                anyhow::anyhow!("listener {}: no certificate loaded", listener.address)
-            })?,
-        )),
-    };
+    let tls = listener.tls.as_ref().map(|tls| {
+        let challenges = components.acme.alpn(index);
+        let metrics = components.metrics.clone();
+        Arc::new(Terminator::new(tls, listener.http2, metrics, challenges))
+    });
     let resolver = tls.as_ref().map(|t| t.resolver().clone());
     let app = HeaderDeadline {
         inner: Arc::new(http_proxy),

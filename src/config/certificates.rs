@@ -24,6 +24,8 @@ pub struct LoadedCertificate {
     /// DNS names from the subject alternative names, lower case (`*.example.com` kept as is);
     /// the subject's common name when there are none.
     pub names: Vec<String>,
+    /// Start of validity, seconds since the Unix epoch (ACME renews by the lifetime, §18).
+    pub not_before: i64,
     /// End of validity, seconds since the Unix epoch.
     pub not_after: i64,
 }
@@ -145,6 +147,7 @@ pub fn load(
     let (_, parsed) = x509_parser::parse_x509_certificate(leaf)
         .map_err(|e| ("cert", format!("the certificate cannot be parsed: {e}")))?;
     let names = names(&parsed);
+    let not_before = parsed.validity().not_before.timestamp();
     let not_after = parsed.validity().not_after.timestamp();
 
     let key_pem = std::fs::read(key_path)
@@ -168,6 +171,7 @@ pub fn load(
     Ok(LoadedCertificate {
         key: Arc::new(certified),
         names,
+        not_before,
         not_after,
     })
 }

@@ -68,10 +68,12 @@ impl ListenerSettings {
 /// A TLS listener's certificates and versions.
 #[derive(Debug, Clone)]
 pub struct ListenerTls {
-    /// The first is the default; the others are chosen by SNI.
+    /// The first is the default; the others are chosen by SNI. May be empty with `acme`.
     pub certificates: Vec<CertificateSpec>,
     /// `min_version`: `"1.2"` (default) or `"1.3"`. Nothing older is ever spoken.
     pub min_version: TlsVersion,
+    /// `acme` (§18): a certificate obtained and renewed automatically; absent by default.
+    pub acme: Option<super::acme::AcmeSettings>,
 }
 
 /// A TLS protocol version Aegis speaks.
@@ -235,10 +237,14 @@ impl Checker {
                 Vec::new()
             }
         };
-        if list.is_empty() && !self.errors.iter().any(|e| e.path == certificates_path) {
+        let acme = self.acme(raw.acme, &format!("{path}.acme"));
+        if list.is_empty()
+            && acme.is_none()
+            && !self.errors.iter().any(|e| e.path == certificates_path)
+        {
             self.error(
                 &certificates_path,
-                "at least one certificate is required (cert and key files)",
+                "at least one certificate is required (cert and key files), or acme",
             );
         }
         if list.len() > MAX_CERTIFICATES {
@@ -282,6 +288,7 @@ impl Checker {
         ListenerTls {
             certificates,
             min_version,
+            acme,
         }
     }
 

@@ -7,7 +7,7 @@
 //! its defaults live, as SPEC §2 lists them) and its checks: `server`, `backends` (`backends`
 //! and `upstream`), `health`, `limits` (`rate_limit` and `adaptive`), `breaker`, `logging`,
 //! `admin` (`admin` and `tui`), `security` (`security` and `development`), `hsts`,
-//! `listeners`, `http2`, `cluster`, `websocket`. Every field's doc comment names its key, its default and
+//! `listeners` (with `acme`), `http2`, `cluster`, `websocket`. Every field's doc comment names its key, its default and
 //! its effect.
 //!
 //! The running server holds the loaded [`Config`] as one immutable value in a [`ConfigHandle`],
@@ -17,6 +17,7 @@
 //! already checked: ports are in range, durations are positive, backends are pinned to the
 //! addresses that passed the SSRF check.
 
+mod acme;
 mod admin;
 mod backend_url;
 mod backends;
@@ -45,10 +46,13 @@ mod websocket;
 use std::fmt;
 use std::path::Path;
 
+pub use acme::{check_storage, AcmeChallenge, AcmeSettings, MAX_ACME_DOMAINS};
 pub use admin::{AdminSettings, TuiSettings};
 pub use backends::{BackendSpec, UpstreamSettings, MAX_BACKENDS, MAX_WEIGHT};
 pub use breaker::BreakerSettings;
-pub use certificates::{load_certificates, LoadedCertificate, Validity, EXPIRY_WARNING};
+pub use certificates::{
+    load as load_certificate, load_certificates, LoadedCertificate, Validity, EXPIRY_WARNING,
+};
 pub use cluster::{ClusterSettings, RedisUrl};
 pub use handle::ConfigHandle;
 pub use health::HealthCheckSettings;
@@ -133,6 +137,7 @@ pub fn load_file(path: &Path) -> Result<(Config, String), ConfigErrors> {
     if let Err(e) = load_certificates(&mut config) {
         errors.extend(e.0);
     }
+    errors.extend(check_storage(&config));
     if errors.is_empty() {
         Ok((config, sha256))
     } else {

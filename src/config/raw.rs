@@ -243,6 +243,21 @@ pub struct RawListenerTls {
     pub certificates: Field<Vec<Field<RawCertificate>>>,
     /// A string (`"1.2"`) or, unquoted in YAML, a number (`1.2`).
     pub min_version: Field<Value>,
+    pub acme: Field<RawAcme>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `listeners[].tls.acme` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawAcme {
+    pub directory: Field<String>,
+    pub email: Field<String>,
+    pub domains: Field<Vec<String>>,
+    pub storage: Field<String>,
+    pub challenge: Field<String>,
+    pub directory_ca: Field<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

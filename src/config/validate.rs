@@ -165,6 +165,7 @@ impl Checker {
                 );
             }
         }
+        self.acme_across_sections(config);
     }
 }
 

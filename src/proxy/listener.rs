@@ -1,8 +1,10 @@
 //! What the listener a request came in on adds to its handling: over TLS, the HSTS header and the
 //! TLS version in the access log; on a plain listener with `redirect_to_https`, the 308 answer.
 
+use crate::acme::http01::HttpChallenges;
 use crate::config::{HstsSettings, ListenerSettings};
 use http::HeaderValue;
+use std::sync::Arc;
 
 /// One listener's part in the request path; each listener has its own proxy instance, so this
 /// costs a plain listener nothing but a branch or two. Listeners are fixed for the life of the
@@ -13,6 +15,8 @@ pub struct ListenerRole {
     pub tls: bool,
     /// `redirect_to_https`: the origin every request is sent to with a 308.
     pub redirect_to_https: Option<String>,
+    /// On a plain listener when some listener uses ACME http-01 (§18): the tokens to answer.
+    pub acme_http01: Option<Arc<HttpChallenges>>,
 }
 
 impl ListenerRole {
@@ -20,6 +24,7 @@ impl ListenerRole {
         ListenerRole {
             tls: listener.tls.is_some(),
             redirect_to_https: listener.redirect_to_https.clone(),
+            acme_http01: None,
         }
     }
 
@@ -45,6 +50,7 @@ mod tests {
             tls: Some(crate::config::ListenerTls {
                 certificates: Vec::new(),
                 min_version: crate::config::TlsVersion::Tls12,
+                acme: None,
             }),
             ..plain
         };

@@ -131,6 +131,14 @@ impl ProxyHttp for AegisProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        // §18: an ACME http-01 validation of Aegis's own pending order is answered before every
+        // other stage: the CA's validators must not be rate limited, refused or redirected.
+        if let Some(http01) = &self.listener.acme_http01 {
+            if let Some(answer) = http01.answer(session.req_header().uri.path()) {
+                respond::send_acme_answer(session, &answer).await?;
+                return Ok(true);
+            }
+        }
         // §17: the route is chosen first (the pool depends on it); without `routes`, this one
         // branch is all the feature costs.
         let routed = match ctx.config.routes.clone() {

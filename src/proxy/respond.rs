@@ -34,6 +34,27 @@ pub async fn send(
     Ok(())
 }
 
+/// The key authorization of an ACME http-01 validation (§18, `acme::http01`): 200 with the
+/// bare value, the security headers, nothing cached.
+pub async fn send_acme_answer(
+    session: &mut Session,
+    key_authorization: &str,
+) -> pingora::Result<()> {
+    let mut resp = ResponseHeader::build(200, Some(6))?;
+    resp.insert_header("Content-Type", "application/octet-stream")?;
+    resp.insert_header("Content-Length", key_authorization.len())?;
+    resp.insert_header("Cache-Control", "no-store")?;
+    harden_response(&mut resp)?;
+    session.write_response_header(Box::new(resp), false).await?;
+    session
+        .write_response_body(
+            Some(bytes::Bytes::copy_from_slice(key_authorization.as_bytes())),
+            true,
+        )
+        .await?;
+    Ok(())
+}
+
 /// [`send`] on a bare HTTP session, for a request no proxy session was made for (one Pingora's
 /// parser refused, `proxy::refused`); the connection is closed after it. Returns the bytes of
 /// body sent.

@@ -99,6 +99,10 @@ fn listener_changes(old: &ListenerSettings, new: &ListenerSettings) -> Vec<&'sta
         if o.min_version != n.min_version {
             keys.push("tls.min_version");
         }
+        // The ACME manager, its storage and challenges are set up once (§18).
+        if o.acme != n.acme {
+            keys.push("tls.acme");
+        }
     }
     if old.http2 != new.http2 {
         keys.push("http2");

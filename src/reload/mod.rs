@@ -17,7 +17,7 @@ use crate::config::{Config, ConfigHandle};
 use crate::events::{Event, EventLog};
 use crate::limit::{RateLimiter, RouteLimits};
 use crate::status::snapshot::{ConfigSnapshot, ConfigSource, ReloadSnapshot};
-use crate::tls::{CertificateResolver, CertificateSet};
+use crate::tls::CertificateResolver;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -195,9 +195,7 @@ impl Reloader {
                 .flat_map(|tls| tls.certificates.iter())
                 .filter_map(|spec| spec.loaded.clone())
                 .collect();
-            if let Some(set) = CertificateSet::new(&certificates) {
-                resolver.swap(set);
-            }
+            resolver.set_files(certificates);
         }
         let change = self.pool.reconfigure(&new);
         self.limiter.reconfigure(

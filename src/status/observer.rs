@@ -86,6 +86,8 @@ pub struct Sources {
     pub capacity: Arc<Capacity>,
     /// Set in cluster mode.
     pub cluster: Option<Arc<dyn ClusterSource>>,
+    /// Set when a listener has `tls.acme`.
+    pub acme: Option<Arc<dyn AcmeSource>>,
     /// The reload state (`config` in `/status`); set once the reloader exists.
     pub reload: std::sync::OnceLock<Arc<dyn ConfigSource>>,
     /// Where the listeners are bound.
@@ -194,6 +196,7 @@ impl Observer {
             lifecycle,
             capacity,
             cluster,
+            acme,
             reload,
             bound,
         } = &self.sources;
@@ -334,6 +337,7 @@ impl Observer {
                     .collect(),
             },
             cluster: cluster.as_ref().map(|c| c.cluster_snapshot()),
+            acme: acme.as_ref().map_or_else(Vec::new, |a| a.acme_snapshot()),
             events: events
                 .recent()
                 .into_iter()

@@ -36,6 +36,9 @@ pub struct Snapshot {
     /// Cluster mode (§13); absent when `cluster.redis_url` is unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterSnapshot>,
+    /// Automatic certificates (§18), one per listener with `tls.acme`; absent without.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acme: Vec<AcmeSnapshot>,
     /// The configuration in force and the last reload (§12.1).
     #[serde(default)]
     pub config: ConfigSnapshot,
@@ -110,6 +113,44 @@ pub struct ClusterSnapshot {
     pub sync_errors: u64,
     /// Clients whose counts this instance shares now.
     pub tracked_clients: u64,
+}
+
+/// One ACME-managed certificate (§18, `docs/tls.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcmeSnapshot {
+    /// The listener's address.
+    pub listener: String,
+    pub domains: Vec<String>,
+    pub directory: String,
+    pub challenge: String,
+    /// `obtaining` (no certificate served yet), `valid`, `renewing`, or `retrying` after a
+    /// failure.
+    pub state: String,
+    /// The served certificate's validity (Unix seconds); absent while none is served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after_unix: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_at_unix: Option<i64>,
+    /// When the next order is due (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_unix: Option<i64>,
+    /// Certificates obtained since startup (first ones and renewals).
+    pub issued: u64,
+    /// Of those, renewals (a valid certificate was being served).
+    pub renewed: u64,
+    /// Orders that failed since startup.
+    pub failures: u64,
+    /// Failures since the last success.
+    pub consecutive_failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Accounts registered with the directory since startup (0 when the stored one is used).
+    pub accounts_created: u64,
+}
+
+/// Where the observer reads the ACME block from (implemented by `crate::acme`).
+pub trait AcmeSource: Send + Sync {
+    fn acme_snapshot(&self) -> Vec<AcmeSnapshot>;
 }
 
 /// Where the observer reads the cluster block from (implemented by `crate::cluster`).

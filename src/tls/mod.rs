@@ -1,22 +1,25 @@
 //! TLS termination on the listeners (§11.1), with rustls through Pingora.
 //!
 //! - [`resolver`]: chooses a certificate by SNI, from a set behind an `ArcSwap`.
+//! - [`challenge`]: ACME tls-alpn-01 validation certificates (§18).
 //! - [`Terminator`]: one TLS listener's rustls configuration; its handshake runs inside Aegis's
 //!   own connection loop (`proxy::deadline`), under a deadline, and failures are counted.
 //! - [`redirect`]: the `redirect_to_https` answer's `Location`.
 //!
 //! See `docs/tls.md` and `docs/decisions/tls-handshake.md`.
 
+pub mod challenge;
 pub mod redirect;
 pub mod resolver;
 
+pub use challenge::AlpnChallenges;
 pub use resolver::{CertificateResolver, CertificateSet};
 
 use crate::config::{ListenerTls, LoadedCertificate, TlsVersion};
 use crate::metrics::Metrics;
 use pingora::listeners::tls::Acceptor;
 use pingora::protocols::l4::stream::Stream as TcpStream;
-use pingora::protocols::Stream;
+use pingora::protocols::{Ssl, Stream, ALPN};
 use rustls::server::ServerConfig;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,17 +33,25 @@ pub struct Terminator {
 
 impl Terminator {
     /// Builds the TLS side of a listener from its checked certificates (`config::load` has read
-    /// them). `None` when no certificate was loaded.
-    pub fn new(tls: &ListenerTls, http2: bool, metrics: Arc<Metrics>) -> Option<Self> {
+    /// them) and, with `tls.acme`, the names its ACME certificate will carry; `challenges` when
+    /// it answers tls-alpn-01 validations.
+    pub fn new(
+        tls: &ListenerTls,
+        http2: bool,
+        metrics: Arc<Metrics>,
+        challenges: Option<Arc<AlpnChallenges>>,
+    ) -> Self {
         let certificates: Vec<Arc<LoadedCertificate>> = tls
             .certificates
             .iter()
             .filter_map(|spec| spec.loaded.clone())
             .collect();
-        let resolver = Arc::new(CertificateResolver::new(CertificateSet::new(
-            &certificates,
-        )?));
-        Some(Terminator {
+        let mut resolver = CertificateResolver::new(certificates);
+        if let Some(acme) = &tls.acme {
+            resolver = resolver.with_acme(acme.domains.clone(), challenges);
+        }
+        let resolver = Arc::new(resolver);
+        Terminator {
             acceptor: Acceptor::from_server_config(Arc::new(server_config(
                 tls.min_version,
                 http2,
@@ -48,7 +59,7 @@ impl Terminator {
             ))),
             resolver,
             metrics,
-        })
+        }
     }
 
     /// The listener's certificate resolver (a reload swaps its set).
@@ -69,7 +80,17 @@ impl Terminator {
         // SECURITY: slowloris on TLS — a client that starts a handshake and stalls must not
         // hold the connection; the whole handshake has `read_timeout`, like a request header.
         match tokio::time::timeout(handshake_timeout, self.acceptor.tls_handshake(*tcp)).await {
-            Ok(Ok(tls)) => Some(Box::new(tls)),
+            Ok(Ok(tls)) => {
+                if let Some(ALPN::Custom(custom)) = tls.selected_alpn_proto() {
+                    // An ACME tls-alpn-01 validation (§18): the handshake was the answer; RFC
+                    // 8737 speaks nothing over it.
+                    if custom.protocol() == challenge::ACME_TLS_ALPN {
+                        log::debug!("ACME tls-alpn-01 validation handshake answered");
+                        return None;
+                    }
+                }
+                Some(Box::new(tls))
+            }
             Ok(Err(e)) => {
                 // A connection closed before it sent anything TLS (a TCP health probe, a port
                 // scan) is not a failed handshake.
@@ -101,6 +122,7 @@ fn server_config(
     offer_h2: bool,
     resolver: Arc<CertificateResolver>,
 ) -> ServerConfig {
+    let resolver_answers_alpn = resolver.answers_alpn_challenges();
     // SECURITY: TLS 1.2 and 1.3 only (rustls speaks nothing older); `min_version: "1.3"` drops
     // 1.2. The ring provider's defaults keep only AEAD suites with forward secrecy.
     let versions: &[&'static rustls::SupportedProtocolVersion] = match min_version {
@@ -118,6 +140,13 @@ fn server_config(
     } else {
         vec![b"http/1.1".to_vec()]
     };
+    // Last, so that no client offering HTTP ever selects it; the resolver refuses it unless a
+    // validation is under way.
+    if resolver_answers_alpn {
+        config
+            .alpn_protocols
+            .push(challenge::ACME_TLS_ALPN.to_vec());
+    }
     // SECURITY: the client's cipher order would let it pick the weakest suite both support.
     config.ignore_client_order = true;
     config

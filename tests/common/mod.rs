@@ -22,6 +22,7 @@ pub mod daemon;
 pub mod h2;
 pub mod http;
 pub mod load;
+pub mod pebble;
 pub mod redis;
 pub mod tls;
 

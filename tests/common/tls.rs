@@ -3,7 +3,7 @@
 
 use super::http::{Connection, Duplex, Response};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-use rustls::pki_types::ServerName;
+use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -98,21 +98,27 @@ impl TestCa {
 
     /// A rustls client that trusts this CA and offers `alpn` (HTTP/1.1 when empty).
     pub fn client(&self, alpn: &[&str]) -> Arc<ClientConfig> {
-        let mut roots = RootCertStore::empty();
-        roots.add(self.cert.der().clone()).expect("the CA is valid");
-        let mut config =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("TLS 1.2 and 1.3")
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-        config.alpn_protocols = if alpn.is_empty() {
-            vec![b"http/1.1".to_vec()]
+        let alpn: Vec<&[u8]> = if alpn.is_empty() {
+            vec![b"http/1.1"]
         } else {
-            alpn.iter().map(|p| p.as_bytes().to_vec()).collect()
+            alpn.iter().map(|p| p.as_bytes()).collect()
         };
-        Arc::new(config)
+        Arc::new(client_config(self.cert.der().clone(), &alpn))
     }
+}
+
+/// A rustls client (ring, TLS 1.2 and 1.3) that trusts only `root` and offers `alpn`.
+pub fn client_config(root: CertificateDer<'static>, alpn: &[&[u8]]) -> ClientConfig {
+    let mut roots = RootCertStore::empty();
+    roots.add(root).expect("the root is a valid trust anchor");
+    let mut config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("TLS 1.2 and 1.3")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
 }
 
 /// A TLS client connection, handshake done.

@@ -6,7 +6,9 @@
 //!
 //! - `histogram`: histogram families from the recorders' cumulative counts.
 //! - `sections`: capacity, TLS, cluster-mode and configuration series.
+//! - `acme`: the automatic certificates' series (§18).
 
+mod acme;
 mod histogram;
 mod sections;
 
@@ -192,6 +194,7 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
     sections::capacity(&r, s)?;
     sections::cluster(&r, s)?;
     sections::config(&r, s)?;
+    acme::acme(&r, s)?;
 
     let rl = &s.rate_limit;
     let rates = [
