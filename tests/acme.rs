@@ -201,6 +201,14 @@ fn obtains_for_two_names_serves_them_and_reuses_storage_after_a_restart() {
     let log = pebble.log();
     assert_eq!(log.matches("POST /order-plz").count(), orders_before);
     assert_eq!(log.matches("POST /sign-me-up").count(), 1, "one account");
+
+    // A reload (which rotates certificate files) keeps the ACME certificate.
+    aegis.signal("HUP");
+    assert!(wait_until(Duration::from_secs(10), || {
+        aegis.status()["config"]["reloads_applied"] == 1
+    }));
+    let (_, leaf) = handshake(aegis.addr(), NAMES[0], &trusting).expect("served after reload");
+    assert_eq!(leaf, first_leaf);
 }
 
 #[test]

@@ -18,6 +18,7 @@
 //! `d`/`e` go to a [`BackendControl`] (in-process, the pool; remote, the admin endpoints) on a
 //! short-lived thread of their own, for the same reason.
 
+mod acme;
 mod app;
 mod cluster;
 mod format;

@@ -3,6 +3,7 @@
 //!
 //! Every string taken from the snapshot goes through [`clean`] before it reaches a widget.
 
+use super::acme::acme_line;
 use super::app::App;
 use super::cluster::cluster_line;
 use super::header::{draw_footer, header_lines};
@@ -70,7 +71,8 @@ fn draw_snapshot(snapshot: &Snapshot, selected: usize, area: Rect, buf: &mut Buf
         (false, true) => 4 + 6,
         (false, false) => 4 + 4,
     };
-    let header_height = if snapshot.cluster.is_some() { 3 } else { 2 };
+    let header_height =
+        2 + u16::from(snapshot.cluster.is_some()) + u16::from(!snapshot.acme.is_empty());
     let rows = u16::try_from(snapshot.backends.len().max(1)).unwrap_or(u16::MAX);
     let room = area
         .height
@@ -86,6 +88,7 @@ fn draw_snapshot(snapshot: &Snapshot, selected: usize, area: Rect, buf: &mut Buf
 
     let mut header_text = header_lines(snapshot, wide);
     header_text.extend(snapshot.cluster.as_ref().map(cluster_line));
+    header_text.extend((!snapshot.acme.is_empty()).then(|| acme_line(&snapshot.acme)));
     Paragraph::new(header_text).render(header, buf);
     backends_table(&snapshot.backends, selected, backends).render(backends, buf);
     if wide {

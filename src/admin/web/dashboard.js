@@ -112,6 +112,7 @@
     renderBackends(s.backends);
     renderRate(s.rate_limit);
     renderCluster(s.cluster);
+    renderAcme(s.acme || []);
     renderEvents(s.events);
     chart($("rps"), [{ values: s.requests_per_sec_history, color: "--p50" }]);
     const lat = s.latency_history || [];
@@ -197,6 +198,16 @@
       ["lease", c.lease_holder === null ? "-" : c.lease_holder + (c.lease_holder === c.instance ? " (this)" : "")],
       ["sync lag", c.sync_lag_ms === null ? "-" : num(c.sync_lag_ms) + " ms  errors " + c.sync_errors],
     ]);
+  }
+
+  function renderAcme(certificates) {
+    $("acme-panel").hidden = !certificates.length;
+    pairs($("acme"), certificates.map((c) => [
+      c.domains.join(", "),
+      c.state + (c.not_after_unix ? " until " + new Date(c.not_after_unix * 1000).toISOString() : "") +
+        (c.consecutive_failures ? " · " + c.consecutive_failures + " failed: " + (c.last_error || "") : ""),
+      c.consecutive_failures ? "bad" : "ok",
+    ]));
   }
 
   function renderEvents(events) {
