@@ -21,6 +21,7 @@
 //! ```
 
 pub mod client;
+pub mod grpc;
 mod http;
 mod response;
 mod server;

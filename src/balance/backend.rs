@@ -4,7 +4,7 @@
 
 use super::warmup::{self, WarmUp};
 use crate::breaker::{BreakerCell, BreakerState};
-use crate::config::{BackendSpec, BreakerSettings, Config};
+use crate::config::{BackendProtocol, BackendSpec, BreakerSettings, Config};
 use crate::metrics::BackendMetrics;
 use pingora::upstreams::peer::HttpPeer;
 use std::net::SocketAddr;
@@ -127,6 +127,14 @@ impl Backend {
             String::new()
         };
         let mut peer = HttpPeer::new(addr, spec.tls, sni);
+        // §11.3: HTTP/2 only, by ALPN over TLS (h2) or with prior knowledge (h2c); Pingora
+        // multiplexes the streams of many requests over its pooled connections.
+        if spec.protocol != BackendProtocol::Http1 {
+            peer.options.set_http_version(2, 2);
+        }
+        if spec.tls {
+            peer.options.ca = config.upstream.ca_pem.as_deref().map(ca_list);
+        }
         peer.options.connection_timeout = Some(config.upstream.connect_timeout);
         peer.options.total_connection_timeout = Some(config.upstream.connect_timeout);
         peer.options.read_timeout = Some(config.upstream.response_header_timeout);
@@ -159,6 +167,31 @@ impl Backend {
     pub fn peer(&self) -> Box<HttpPeer> {
         Box::new(self.peer.clone())
     }
+
+    /// The peer for this backend's health probes: the same address, TLS, CA and protocol as
+    /// its requests (§11.3), with `timeout` for every step.
+    pub fn probe_peer(&self, timeout: std::time::Duration) -> HttpPeer {
+        let mut peer = self.peer.clone();
+        peer.options.connection_timeout = Some(timeout);
+        peer.options.total_connection_timeout = Some(timeout);
+        peer.options.read_timeout = Some(timeout);
+        peer
+    }
+}
+
+/// `upstream.ca_file`'s certificates (checked PEM) as Pingora's per-peer CA list.
+fn ca_list(pem: &[u8]) -> std::sync::Arc<pingora::protocols::tls::CaType> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let list: Vec<_> = CertificateDer::pem_slice_iter(pem)
+        .filter_map(Result::ok)
+        .map(|der| {
+            pingora::utils::tls::WrappedX509::new(
+                der.as_ref().to_vec(),
+                pingora::utils::tls::parse_x509,
+            )
+        })
+        .collect();
+    list.into()
 }
 
 /// A backend's `id` from its normalised URL (see [`Backend::id`]).

@@ -15,7 +15,6 @@ use crate::capacity::{Capacity, LocalResource};
 use crate::config::{ConfigHandle, HealthCheckSettings};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use pingora::prelude::HttpPeer;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use pingora_core::{Error, ErrorType, Result};
@@ -155,16 +154,7 @@ fn probe(backend: &Backend, settings: &HealthCheckSettings) -> Result<HttpHealth
     req.insert_header("Host", &backend.spec.host_header)?;
     req.insert_header("User-Agent", "aegis-health-check")?;
     probe.req = req;
-    let sni = if backend.spec.tls {
-        backend.spec.host.clone()
-    } else {
-        String::new()
-    };
-    let mut peer = HttpPeer::new(backend.addr, backend.spec.tls, sni);
-    peer.options.connection_timeout = Some(settings.timeout);
-    peer.options.total_connection_timeout = Some(settings.timeout);
-    peer.options.read_timeout = Some(settings.timeout);
-    probe.peer_template = peer;
+    probe.peer_template = backend.probe_peer(settings.timeout);
     // Any 2xx is healthy (§4.2); Pingora's default accepts only 200.
     probe.validator = Some(Box::new(|resp| {
         if resp.status.is_success() {

@@ -1,7 +1,7 @@
 //! Backend URLs (§2.1): checks a `backends[].url` value's form and turns it into a
 //! [`BackendSpec`] whose address is not yet resolved.
 
-use super::BackendSpec;
+use super::{BackendProtocol, BackendSpec};
 
 /// Checks a backend URL's form (§2.1): http/https, a host, no userinfo, path, query or fragment.
 pub(super) fn parse_backend_url(text: &str) -> Result<BackendSpec, String> {
@@ -49,6 +49,7 @@ pub(super) fn parse_backend_url(text: &str) -> Result<BackendSpec, String> {
         port,
         host_header,
         weight: 1,
+        protocol: BackendProtocol::Http1,
         addr: None,
     })
 }

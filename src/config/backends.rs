@@ -24,6 +24,10 @@ pub struct UpstreamSettings {
     /// `upstream.max_retries`, default 1, 0–16: retries on another backend when connecting
     /// failed (§4.5); a request that reached a backend is never retried.
     pub max_retries: u32,
+    /// `upstream.ca_file`, unset by default (the system's roots): PEM certificate(s) of the
+    /// authority that signs the certificates of `https://` backends (a private CA). Read when
+    /// the config is loaded; kept here as the PEM text.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for UpstreamSettings {
@@ -32,6 +36,7 @@ impl Default for UpstreamSettings {
             connect_timeout: Duration::from_secs(2),
             response_header_timeout: Duration::from_secs(10),
             max_retries: 1,
+            ca_pem: None,
         }
     }
 }
@@ -54,9 +59,32 @@ pub struct BackendSpec {
     /// `backends[].weight`, default 1, 1–1000: the backend's share of requests relative to the
     /// others (smooth weighted round-robin, §4.1).
     pub weight: u32,
+    /// `backends[].protocol`, default `http1`: how Aegis speaks to the backend (§11.3).
+    pub protocol: BackendProtocol,
     /// The address that passed the SSRF check; Aegis connects here and never re-resolves.
     /// `None` until [`super::resolve_backends`] has run.
     pub addr: Option<SocketAddr>,
+}
+
+/// `backends[].protocol` (§11.3): requests and health checks use it alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendProtocol {
+    /// HTTP/1.1 (the default), over TLS for `https://`.
+    Http1,
+    /// HTTP/2 over TLS, negotiated by ALPN `h2`; `https://` only. Streams share connections.
+    H2,
+    /// HTTP/2 with prior knowledge over plain TCP (h2c); `http://` only.
+    H2c,
+}
+
+impl BackendProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendProtocol::Http1 => "http1",
+            BackendProtocol::H2 => "h2",
+            BackendProtocol::H2c => "h2c",
+        }
+    }
 }
 
 impl Checker {
@@ -81,7 +109,37 @@ impl Checker {
                 0,
                 16,
             ) as u32,
+            ca_pem: self
+                .path(raw.ca_file, "upstream.ca_file")
+                .and_then(|path| self.ca_file(&path, "upstream.ca_file")),
         }
+    }
+
+    /// `backends[i].protocol`, checked against the URL's scheme.
+    fn protocol(&mut self, field: Field<String>, path: &str, tls: bool) -> BackendProtocol {
+        let expected = "http1, h2 or h2c";
+        let Some(text) = self.typed(field, path, expected) else {
+            return BackendProtocol::Http1;
+        };
+        let protocol = match text.as_str() {
+            "http1" => BackendProtocol::Http1,
+            "h2" => BackendProtocol::H2,
+            "h2c" => BackendProtocol::H2c,
+            other => {
+                self.error(path, format!("expected {expected}, got {other:?}"));
+                return BackendProtocol::Http1;
+            }
+        };
+        match (protocol, tls) {
+            (BackendProtocol::H2, false) => {
+                self.error(path, "h2 needs an https:// URL (h2c is HTTP/2 without TLS)");
+            }
+            (BackendProtocol::H2c, true) => {
+                self.error(path, "h2c needs an http:// URL (h2 is HTTP/2 over TLS)");
+            }
+            _ => {}
+        }
+        protocol
     }
 
     /// The list at `at` (`backends`, or a pool's `pools.api.backends`).
@@ -121,6 +179,8 @@ impl Checker {
                 Err(message) => self.error(&url_path, message),
                 Ok(mut spec) => {
                     spec.weight = weight;
+                    spec.protocol =
+                        self.protocol(raw.protocol, &format!("{path}.protocol"), spec.tls);
                     if let Some(j) = specs.iter().position(|s| s.url == spec.url) {
                         self.error(&url_path, format!("duplicate of {at}[{j}] ({})", spec.url));
                     } else {
@@ -161,5 +221,27 @@ mod tests {
         );
         let errs = errors("backends: 3\n");
         assert!(errs[0].starts_with("backends: expected a list"), "{errs:?}");
+    }
+
+    #[test]
+    fn the_protocol_must_match_the_scheme() {
+        let config = crate::config::parse(
+            "backends:\n  - url: http://a.example\n    protocol: h2c\n  - url: https://b.example\n    protocol: h2\n  - url: http://c.example\n",
+        )
+        .expect("valid");
+        let protocols: Vec<_> = config
+            .backends
+            .iter()
+            .map(|b| b.protocol.as_str())
+            .collect();
+        assert_eq!(protocols, ["h2c", "h2", "http1"]);
+        assert_eq!(
+            errors("backends:\n  - url: http://a.example\n    protocol: h2\n  - url: https://b.example\n    protocol: h2c\n  - url: http://c.example\n    protocol: http3\n"),
+            vec![
+                "backends[0].protocol: h2 needs an https:// URL (h2c is HTTP/2 without TLS)".to_string(),
+                "backends[1].protocol: h2c needs an http:// URL (h2 is HTTP/2 over TLS)".to_string(),
+                "backends[2].protocol: expected http1, h2 or h2c, got \"http3\"".to_string(),
+            ]
+        );
     }
 }

@@ -3,8 +3,10 @@
 
 use super::raw::{Field, Unknown};
 use super::ConfigError;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use serde_yaml::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Shows a YAML value briefly, for an error message.
@@ -133,6 +135,31 @@ impl Checker {
             Err(_) => {
                 self.error(path, format!("expected {expected}, got {text:?}"));
                 default
+            }
+        }
+    }
+
+    /// Reads a CA file (`key` names it) and checks that it holds at least one PEM
+    /// certificate; the PEM text, or `None` with the problem reported.
+    pub(super) fn ca_file(&mut self, path: &Path, key: &str) -> Option<Vec<u8>> {
+        let shown = path.display();
+        let pem = match std::fs::read(path) {
+            Ok(pem) => pem,
+            Err(e) => {
+                self.error(key, format!("cannot read {shown}: {e}"));
+                return None;
+            }
+        };
+        let certificates = CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>();
+        match certificates {
+            Ok(list) if !list.is_empty() => Some(pem),
+            Ok(_) => {
+                self.error(key, format!("{shown} holds no PEM certificate"));
+                None
+            }
+            Err(e) => {
+                self.error(key, format!("{shown} is not valid PEM ({e})"));
+                None
             }
         }
     }

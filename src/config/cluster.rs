@@ -4,10 +4,7 @@
 use super::checker::Checker;
 use super::raw::RawCluster;
 use super::secret::Secret;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use std::fmt;
-use std::path::Path;
 use std::time::Duration;
 
 /// Longest accepted key prefix and instance name.
@@ -179,7 +176,7 @@ impl Checker {
                 "needs a rediss:// cluster.redis_url (the CA verifies a TLS connection)",
             );
         }
-        let ca = ca_path.and_then(|path| self.ca_file(&path));
+        let ca = ca_path.and_then(|path| self.ca_file(&path, "cluster.redis_ca_file"));
         ClusterSettings {
             redis_url,
             sync_interval,
@@ -187,31 +184,6 @@ impl Checker {
             instance_name,
             password,
             ca,
-        }
-    }
-
-    /// Reads the CA file and checks that it holds at least one PEM certificate.
-    fn ca_file(&mut self, path: &Path) -> Option<Vec<u8>> {
-        let key = "cluster.redis_ca_file";
-        let shown = path.display();
-        let pem = match std::fs::read(path) {
-            Ok(pem) => pem,
-            Err(e) => {
-                self.error(key, format!("cannot read {shown}: {e}"));
-                return None;
-            }
-        };
-        let certificates = CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>();
-        match certificates {
-            Ok(list) if !list.is_empty() => Some(pem),
-            Ok(_) => {
-                self.error(key, format!("{shown} holds no PEM certificate"));
-                None
-            }
-            Err(e) => {
-                self.error(key, format!("{shown} is not valid PEM ({e})"));
-                None
-            }
         }
     }
 

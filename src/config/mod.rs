@@ -48,7 +48,7 @@ use std::path::Path;
 
 pub use acme::{check_storage, AcmeChallenge, AcmeSettings, MAX_ACME_DOMAINS};
 pub use admin::{AdminSettings, TuiSettings};
-pub use backends::{BackendSpec, UpstreamSettings, MAX_BACKENDS, MAX_WEIGHT};
+pub use backends::{BackendProtocol, BackendSpec, UpstreamSettings, MAX_BACKENDS, MAX_WEIGHT};
 pub use breaker::BreakerSettings;
 pub use certificates::{
     load as load_certificate, load_certificates, LoadedCertificate, Validity, EXPIRY_WARNING,

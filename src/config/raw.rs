@@ -117,6 +117,7 @@ pub struct RawUpstream {
     pub connect_timeout: Field<String>,
     pub response_header_timeout: Field<String>,
     pub max_retries: Field<i64>,
+    pub ca_file: Field<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -126,6 +127,7 @@ pub struct RawUpstream {
 pub struct RawBackend {
     pub url: Field<String>,
     pub weight: Field<i64>,
+    pub protocol: Field<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

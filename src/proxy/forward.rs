@@ -1,8 +1,10 @@
 //! What the backend receives (§3.7), and how upstream errors map to client answers.
 
 use super::trace::{TRACEPARENT, TRACESTATE};
+use crate::balance::Backend;
+use crate::config::BackendProtocol;
 use crate::reply::{LocalReply, Refusal, UpstreamFailure};
-use crate::security::headers::{strip_hop_by_hop, Direction, X_REQUEST_ID};
+use crate::security::headers::{lists_token, strip_hop_by_hop, Direction, X_REQUEST_ID};
 use http::{HeaderName, HeaderValue};
 use pingora_core::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::RequestHeader;
@@ -26,7 +28,7 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 pub fn prepare_upstream_request(
     session: &Session,
     upstream: &mut RequestHeader,
-    host: &HeaderValue,
+    backend: &Backend,
     request_id: &HeaderValue,
     traceparent: &HeaderValue,
     websocket: bool,
@@ -67,7 +69,14 @@ pub fn prepare_upstream_request(
     let empty = RequestHeader::from(http::Request::new(()).into_parts().0);
     let mut parts: http::request::Parts = std::mem::replace(upstream, empty).into();
     let headers = &mut parts.headers;
+    // gRPC asks for trailers with `TE: trailers`, the one TE value HTTP/2 allows (RFC 9113
+    // §8.2.2); it goes on to an HTTP/2 backend, never to an HTTP/1.1 one.
+    let trailers = backend.spec.protocol != BackendProtocol::Http1
+        && lists_token(headers, http::header::TE, "trailers");
     strip_hop_by_hop(headers, Direction::Request);
+    if trailers {
+        headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+    }
     if websocket {
         // §11.4: a WebSocket handshake keeps `Upgrade: websocket` and `Connection: upgrade`,
         // and nothing else hop-by-hop (never `Upgrade: h2c`, `super::tunnel`).
@@ -123,7 +132,7 @@ pub fn prepare_upstream_request(
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     // SECURITY: a client-chosen request id could collide with or forge another request's trail.
     headers.insert(X_REQUEST_ID, request_id.clone());
-    headers.insert(http::header::HOST, host.clone());
+    headers.insert(http::header::HOST, backend.host_value.clone());
     headers.insert(TRACEPARENT, traceparent.clone());
     *upstream = RequestHeader::from(parts);
     if let Some(raw) = raw_target {

@@ -276,7 +276,7 @@ impl ProxyHttp for AegisProxy {
         forward::prepare_upstream_request(
             session,
             upstream,
-            &backend.host_value,
+            backend,
             &ctx.request_id,
             traceparent,
             ctx.websocket,

@@ -6,6 +6,7 @@
 
 use super::{deadline, AegisProxy, RequestCtx};
 use crate::config::Config;
+use crate::security::headers::lists_token;
 use http::{HeaderMap, HeaderValue, Method, Version};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
@@ -56,18 +57,8 @@ pub(super) fn ended_by_client(ctx: &RequestCtx, error: &pingora_core::Error) -> 
 pub fn is_websocket_handshake(req: &RequestHeader) -> bool {
     req.method == Method::GET
         && req.version == Version::HTTP_11
-        && lists(&req.headers, http::header::UPGRADE, "websocket")
-        && lists(&req.headers, http::header::CONNECTION, "upgrade")
-}
-
-/// Whether a comma-separated header lists `token` (case-insensitively), in any of its fields.
-fn lists(headers: &HeaderMap, name: http::HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+        && lists_token(&req.headers, http::header::UPGRADE, "websocket")
+        && lists_token(&req.headers, http::header::CONNECTION, "upgrade")
 }
 
 /// Puts back, after the hop-by-hop headers went, the two a WebSocket handshake needs.

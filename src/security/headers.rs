@@ -51,6 +51,16 @@ fn connection_tokens<'a>(values: impl Iterator<Item = &'a http::HeaderValue>) ->
         .collect()
 }
 
+/// Whether a comma-separated header lists `token` (case-insensitively), in any of its fields.
+pub fn lists_token(headers: &http::HeaderMap, name: HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
 /// Adds the §6 security headers to a response Aegis generates (with Pingora's case-preserving
 /// API: these are rare) and removes what leaks a backend's identity.
 ///
