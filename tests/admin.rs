@@ -98,8 +98,9 @@ circuit_breaker:
         .unwrap()
         .starts_with("text/plain"));
     let samples = parse_prometheus(&metrics.text());
-    let series =
-        |name: &str, backend: &str, extra: &str| format!("{name}{{backend=\"{backend}\"{extra}}}");
+    let series = |name: &str, backend: &str, extra: &str| {
+        format!("{name}{{backend=\"{backend}\",pool=\"default\"{extra}}}")
+    };
     assert_eq!(
         samples[&series("aegis_backend_requests_total", &a.url(), "")],
         17.0

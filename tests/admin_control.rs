@@ -212,7 +212,10 @@ fn a_drained_backend_gets_no_new_request_while_its_in_flight_one_completes() {
     assert_eq!(status["backends"][0]["id"], id(&a.url()));
     assert_eq!(status["backends"][1]["admin_state"], "enabled");
     let metrics = aegis.admin_get("/metrics").text();
-    let drained = format!("aegis_backend_drained{{backend=\"{}\"}} 1", a.url());
+    let drained = format!(
+        "aegis_backend_drained{{backend=\"{}\",pool=\"default\"}} 1",
+        a.url()
+    );
     assert!(metrics.contains(&drained), "{metrics}");
     let events = status["events"].to_string();
     assert!(

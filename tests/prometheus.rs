@@ -116,7 +116,7 @@ fn latency_histograms_count_every_request_in_seconds() {
 
     let url = backend.url();
     let upstream = |suffix: &str, extra: &str| {
-        format!("aegis_upstream_response_duration_seconds{suffix}{{backend=\"{url}\"{extra}}}")
+        format!("aegis_upstream_response_duration_seconds{suffix}{{backend=\"{url}\",pool=\"default\"{extra}}}")
     };
     let mut text = String::new();
     assert!(wait_until(Duration::from_secs(5), || {

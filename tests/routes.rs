@@ -105,12 +105,62 @@ fn hosts_and_paths_choose_the_pool_and_a_miss_is_404() {
         "{metrics}"
     );
     assert!(
-        wait_until(Duration::from_secs(5), || aegis
-            .output()
-            .contains("\"refusal\":\"no_route\"")),
+        wait_until(Duration::from_secs(5), || aegis.output().contains(
+            "\"refusal\":\"no_route\",\"tls\":\"-\",\"route\":\"-\",\"pool\":\"-\""
+        )),
         "{}",
         aegis.output()
     );
+    // Visibility: the access line names the route and pool, backend series carry the pool,
+    // /status groups backends by pool.
+    assert!(
+        wait_until(Duration::from_secs(5), || aegis
+            .output()
+            .contains("\"route\":\"api-v1\",\"pool\":\"v1\"")),
+        "{}",
+        aegis.output()
+    );
+    assert!(aegis
+        .output()
+        .contains("\"route\":\"routes[2]\",\"pool\":\"www\""));
+    let requests = format!(
+        "aegis_backend_requests_total{{backend=\"{}\",pool=\"v1\"}} 3",
+        v1.url()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || aegis
+            .admin_get("/metrics")
+            .text()
+            .contains(&requests)),
+        "{}",
+        aegis.admin_get("/metrics").text()
+    );
+    let status = aegis.status();
+    let pools: Vec<(String, Vec<String>)> = status["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let ids = p["backends"].as_array().unwrap();
+            (
+                p["name"].as_str().unwrap().to_string(),
+                ids.iter()
+                    .map(|i| i.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect();
+    let id = |b: &FakeBackend| b.url().replacen("://", "-", 1);
+    assert_eq!(
+        pools,
+        [
+            ("default".to_string(), vec![]),
+            ("api".to_string(), vec![id(&api)]),
+            ("v1".to_string(), vec![id(&v1)]),
+            ("www".to_string(), vec![id(&www)]),
+        ]
+    );
+    assert_eq!(status["backends"][0]["pool"], "api");
 }
 
 #[test]

@@ -46,6 +46,9 @@ pub struct AccessEntry<'a> {
     pub refusal: &'a str,
     /// `TLSv1.2`, `TLSv1.3`, or `-` for plain HTTP.
     pub tls: &'static str,
+    /// With `routes` only (§17): the route's name (`-` when none matched) and the pool's (`-`
+    /// when none took the request); both are names from the config, never from the request.
+    pub routing: Option<(&'a str, &'a str)>,
 }
 
 /// The log output, shared by env_logger and the access log. Each `write` puts the whole slice
@@ -299,6 +302,14 @@ impl AccessEntry<'_> {
                 out.push_str("\",\"tls\":\"");
                 out.push_str(self.tls);
                 out.push('"');
+                // Route and pool names are letters, digits, `-` and `_` (validated).
+                if let Some((route, pool)) = self.routing {
+                    out.push_str(",\"route\":\"");
+                    out.push_str(route);
+                    out.push_str("\",\"pool\":\"");
+                    out.push_str(pool);
+                    out.push('"');
+                }
             }
             LogFormat::Text => {
                 out.push_str("client=");
@@ -331,6 +342,12 @@ impl AccessEntry<'_> {
                 out.push_str(self.refusal);
                 out.push_str(" tls=");
                 out.push_str(self.tls);
+                if let Some((route, pool)) = self.routing {
+                    out.push_str(" route=");
+                    out.push_str(route);
+                    out.push_str(" pool=");
+                    out.push_str(pool);
+                }
             }
         }
     }
@@ -390,6 +407,7 @@ mod tests {
             request_id: "id-1",
             trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
             refusal: "-",
+            routing: None,
             tls: "TLSv1.3",
         }
     }
@@ -408,6 +426,25 @@ mod tests {
         assert_eq!(value["total_ms"], 5000.001);
         assert_eq!(value["request_id"], "id-1");
         assert_eq!(value["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    }
+
+    #[test]
+    fn route_and_pool_are_written_only_with_routes() {
+        let (mut json, mut text) = (String::new(), String::new());
+        let routed = AccessEntry {
+            routing: Some(("api-v1", "api")),
+            ..entry()
+        };
+        routed.write(LogFormat::Json, &mut json);
+        routed.write(LogFormat::Text, &mut text);
+        assert!(
+            json.ends_with(",\"route\":\"api-v1\",\"pool\":\"api\""),
+            "{json}"
+        );
+        assert!(text.ends_with(" route=api-v1 pool=api"), "{text}");
+        let mut plain = String::new();
+        entry().write(LogFormat::Json, &mut plain);
+        assert!(!plain.contains("route"), "{plain}");
     }
 
     #[test]

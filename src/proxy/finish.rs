@@ -118,6 +118,7 @@ impl AegisProxy {
             },
             refusal: ctx.reply.map_or("-", |r| r.reason()),
             tls,
+            routing: self.routing_names(ctx),
         };
         access::write(&entry);
     }

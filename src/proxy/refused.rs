@@ -81,6 +81,8 @@ impl AegisProxy {
                 trace_id: "-",
                 refusal: reply.reason(),
                 tls,
+                // Refused before any hook: no route was chosen.
+                routing: None,
             });
         }
         sent.map(|_| ())

@@ -4,6 +4,7 @@
 use super::{AegisProxy, RequestCtx};
 use crate::config::{RouteSettings, Routes, DEFAULT_POOL};
 use crate::limit::{ClientKey, Verdict};
+use crate::reply::Refusal;
 use crate::route::path;
 use pingora_core::{Error, ErrorType, Result};
 use pingora_http::RequestHeader;
@@ -58,6 +59,18 @@ impl AegisProxy {
             },
             None => self.limiter.check(client),
         }
+    }
+
+    /// The route and pool names of the access line (§17), with `routes` only.
+    pub(super) fn routing_names<'c>(&'c self, ctx: &'c RequestCtx) -> Option<(&'c str, &'c str)> {
+        ctx.config.routes.as_ref()?;
+        let route = Self::route_of(ctx).map_or("-", |r| r.name.as_str());
+        let pool = match &ctx.pool {
+            Some(pool) => pool.name.as_str(),
+            None if ctx.reply == Some(Refusal::NoRoute.into()) => "-",
+            None => self.pool.name.as_str(),
+        };
+        Some((route, pool))
     }
 
     /// The request body limit: the route's `max_body_bytes`, or `server.max_body_bytes`.

@@ -202,9 +202,10 @@ impl Observer {
         } = &self.sources;
         let empty = BackendSample::default();
         let backends: Vec<BackendSnapshot> = pool
-            .backends()
+            .all()
             .iter()
-            .map(|b| {
+            .flat_map(|p| p.backends().into_iter().map(move |b| (p, b)))
+            .map(|(p, b)| {
                 let serial = b.serial;
                 let current = now.backends.get(&serial).unwrap_or(&empty);
                 // The window starts at the oldest sample that knew the backend.
@@ -232,6 +233,7 @@ impl Observer {
                     _ => 0.0,
                 };
                 BackendSnapshot {
+                    pool: p.name.clone(),
                     id: b.id(),
                     url: b.spec.url.clone(),
                     admin_state: if b.is_drained() {
@@ -263,6 +265,21 @@ impl Observer {
             })
             .collect();
 
+        let pools = pool
+            .all()
+            .iter()
+            .map(|p| {
+                let mine = || backends.iter().filter(|b| b.pool == p.name);
+                PoolSnapshot {
+                    name: p.name.clone(),
+                    backends: mine().map(|b| b.id.clone()).collect(),
+                    up: mine()
+                        .filter(|b| b.healthy && b.admin_state == "enabled" && b.breaker != "open")
+                        .count(),
+                    requests_per_sec: mine().map(|b| b.requests_per_sec).sum(),
+                }
+            })
+            .collect();
         let upstream_in_use = backends.iter().map(|b| b.in_flight).sum();
         let classes = metrics.status_classes();
         let local_replies = metrics.local_replies();
@@ -292,6 +309,7 @@ impl Observer {
                 request_duration: metrics.request_duration.read(),
             },
             backends,
+            pools,
             rate_limit: RateLimitSnapshot {
                 current_rate: limiter.rate(),
                 burst: limiter.burst(),

@@ -17,7 +17,11 @@ pub struct Snapshot {
     /// True while Aegis drains at shutdown.
     pub draining: bool,
     pub totals: Totals,
+    /// Every pool's backends, pool by pool (each carries its `pool`).
     pub backends: Vec<BackendSnapshot>,
+    /// The pools (§17), by id: `default` first; each names its backends by `id`.
+    #[serde(default)]
+    pub pools: Vec<PoolSnapshot>,
     pub rate_limit: RateLimitSnapshot,
     /// Requests per second over the last minute, oldest first, one entry per second.
     pub requests_per_sec_history: Vec<u64>,
@@ -228,8 +232,22 @@ pub struct LatencyPoint {
     pub p99_ms: Option<f64>,
 }
 
+/// One pool (§17) and how it is doing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PoolSnapshot {
+    pub name: String,
+    /// The pool's backends, by `id` (their details are in `backends`).
+    pub backends: Vec<String>,
+    /// Backends that are healthy, not drained and whose breaker is not open.
+    pub up: usize,
+    pub requests_per_sec: f64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BackendSnapshot {
+    /// The pool the backend is in (`default` for the top-level `backends`, §17).
+    #[serde(default)]
+    pub pool: String,
     /// The identifier of `/backends/{id}/drain` and `/enable` (§12.2): the URL with `://`
     /// written `-`.
     #[serde(default)]

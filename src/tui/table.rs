@@ -235,7 +235,12 @@ pub(super) fn backends_table(
             .iter()
             .enumerate()
             .map(|(i, backend)| {
-                let url = Cell::from(ellipsize(&clean(&backend.url), url_width));
+                // §17: a named pool's backends read `pool/URL` (the default pool's, the URL).
+                let name = match backend.pool.as_str() {
+                    "" | "default" => clean(&backend.url),
+                    pool => clean(&format!("{pool}/{}", backend.url)),
+                };
+                let url = Cell::from(ellipsize(&name, url_width));
                 let row = Row::new(std::iter::once(url).chain(columns.iter().map(|c| {
                     let (text, style) = (c.cell)(backend);
                     aligned(text, style, c.numeric)

@@ -5,22 +5,30 @@
 use crate::metrics::duration::{HistogramCounts, BOUNDS_MICROS};
 use prometheus::proto::{Bucket, Histogram, LabelPair, Metric, MetricFamily, MetricType};
 
-/// One histogram family; each series is its label value (if the family has a label) and counts.
+/// One histogram family; each series is its label values (one per name of `labels`, in
+/// that order) and counts.
 pub(super) fn family<'a>(
     name: &str,
     help: &str,
-    label: Option<&str>,
-    series: impl IntoIterator<Item = (Option<&'a str>, &'a HistogramCounts)>,
+    labels: &[&str],
+    series: impl IntoIterator<Item = (Vec<&'a str>, &'a HistogramCounts)>,
 ) -> MetricFamily {
     let metrics: Vec<Metric> = series
         .into_iter()
-        .map(|(value, counts)| {
+        .map(|(values, counts)| {
             let mut metric = Metric::default();
-            if let (Some(label), Some(value)) = (label, value) {
-                let mut pair = LabelPair::default();
-                pair.set_name(label.to_string());
-                pair.set_value(value.to_string());
-                metric.set_label(vec![pair].into());
+            let pairs: Vec<LabelPair> = labels
+                .iter()
+                .zip(values)
+                .map(|(label, value)| {
+                    let mut pair = LabelPair::default();
+                    pair.set_name(label.to_string());
+                    pair.set_value(value.to_string());
+                    pair
+                })
+                .collect();
+            if !pairs.is_empty() {
+                metric.set_label(pairs.into());
             }
             metric.set_histogram(histogram(counts));
             metric

@@ -110,64 +110,65 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
         &r,
         "aegis_backend_requests_total",
         "Requests sent to a backend.",
-        &["backend"],
+        &["pool", "backend"],
     )?;
     let b_failures = counter(
         &r,
         "aegis_backend_failures_total",
         "Failed backend requests (connect error, timeout, 5xx).",
-        &["backend"],
+        &["pool", "backend"],
     )?;
     let b_rate = gauge(
         &r,
         "aegis_backend_requests_per_second",
         "Backend requests per second.",
-        &["backend"],
+        &["pool", "backend"],
     )?;
     let b_in_flight = gauge(
         &r,
         "aegis_backend_in_flight",
         "Requests in flight to a backend.",
-        &["backend"],
+        &["pool", "backend"],
     )?;
     let b_healthy = gauge(
         &r,
         "aegis_backend_healthy",
         "1 when the backend passes its health checks.",
-        &["backend"],
+        &["pool", "backend"],
     )?;
     let b_drained = gauge(
         &r,
         "aegis_backend_drained",
         "1 while an operator has drained the backend (no new requests).",
-        &["backend"],
+        &["pool", "backend"],
     )?;
     let b_breaker = gauge(
         &r,
         "aegis_backend_breaker_state",
         "1 for the breaker's current state.",
-        &["backend", "state"],
+        &["pool", "backend", "state"],
     )?;
     let b_warmup = gauge(
         &r,
         "aegis_backend_warmup_ratio",
         "Warm-up level, 0.25 to 1.",
-        &["backend"],
+        &["pool", "backend"],
     )?;
     let b_weight = gauge(
         &r,
         "aegis_backend_effective_weight",
         "Weight after warm-up.",
-        &["backend"],
+        &["pool", "backend"],
     )?;
     let b_errors = gauge(
         &r,
         "aegis_backend_error_ratio",
         "Failed share of backend requests over the last minute.",
-        &["backend"],
+        &["pool", "backend"],
     )?;
     for b in &s.backends {
-        let l = [b.url.as_str()];
+        // §17: the same URL may serve two pools; each is its own series.
+        let l = [b.pool.as_str(), b.url.as_str()];
         b_requests.with_label_values(&l).inc_by(b.requests);
         b_failures.with_label_values(&l).inc_by(b.failures);
         b_rate.with_label_values(&l).set(b.requests_per_sec);
@@ -181,7 +182,7 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
         for state in ["closed", "half-open", "open"] {
             let on = if b.breaker == state { 1.0 } else { 0.0 };
             b_breaker
-                .with_label_values(&[b.url.as_str(), state])
+                .with_label_values(&[b.pool.as_str(), b.url.as_str(), state])
                 .set(on);
         }
         b_warmup
@@ -264,16 +265,17 @@ fn histograms(s: &Snapshot) -> [prometheus::proto::MetricFamily; 2] {
         histogram::family(
             "aegis_http_request_duration_seconds",
             "Time from a request's head read to its response done, answered by Aegis or a backend.",
-            None,
-            [(None, &s.totals.request_duration)],
+            &[],
+            [(Vec::new(), &s.totals.request_duration)],
         ),
         histogram::family(
             "aegis_upstream_response_duration_seconds",
             "Time from a request sent to a backend to its response head received.",
-            Some("backend"),
+            // Sorted by name, as the other families' labels are written.
+            &["backend", "pool"],
             s.backends
                 .iter()
-                .map(|b| (Some(b.url.as_str()), &b.response_duration)),
+                .map(|b| (vec![b.url.as_str(), b.pool.as_str()], &b.response_duration)),
         ),
     ]
 }
@@ -304,6 +306,7 @@ mod tests {
     fn renders_backend_series_with_labels() {
         let snapshot = Snapshot {
             backends: vec![BackendSnapshot {
+                pool: "api".into(),
                 url: "http://a.example".into(),
                 admin_state: "drained".into(),
                 requests: 7,
@@ -340,25 +343,27 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("aegis_backend_requests_total{backend=\"http://a.example\"} 7"),
+            text.contains(
+                "aegis_backend_requests_total{backend=\"http://a.example\",pool=\"api\"} 7"
+            ),
             "{text}"
         );
         assert!(
-            text.contains("aegis_backend_drained{backend=\"http://a.example\"} 1"),
+            text.contains("aegis_backend_drained{backend=\"http://a.example\",pool=\"api\"} 1"),
             "{text}"
         );
         assert!(text.contains(
-            "aegis_backend_breaker_state{backend=\"http://a.example\",state=\"open\"} 1"
+            "aegis_backend_breaker_state{backend=\"http://a.example\",pool=\"api\",state=\"open\"} 1"
         ));
         assert!(text.contains(
-            "aegis_upstream_response_duration_seconds_bucket{backend=\"http://a.example\",le=\"0.0025\"} 2"
+            "aegis_upstream_response_duration_seconds_bucket{backend=\"http://a.example\",pool=\"api\",le=\"0.0025\"} 2"
         ), "{text}");
         assert!(text.contains(
-            "aegis_upstream_response_duration_seconds_bucket{backend=\"http://a.example\",le=\"+Inf\"} 3"
+            "aegis_upstream_response_duration_seconds_bucket{backend=\"http://a.example\",pool=\"api\",le=\"+Inf\"} 3"
         ), "{text}");
         assert!(
             text.contains(
-                "aegis_upstream_response_duration_seconds_sum{backend=\"http://a.example\"} 40.003"
+                "aegis_upstream_response_duration_seconds_sum{backend=\"http://a.example\",pool=\"api\"} 40.003"
             ),
             "{text}"
         );

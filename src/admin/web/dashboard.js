@@ -147,8 +147,10 @@
       tr.dataset.id = b.id;
       const breaker = { closed: "ok", "half-open": "warn", open: "bad" }[b.breaker] || "";
       const err = b.error_rate >= 0.05 ? "bad" : b.error_rate >= 0.01 ? "warn" : "";
+      // A named pool's backends read pool/URL (§17); the default pool's, the URL.
+      const name = b.pool && b.pool !== "default" ? b.pool + "/" + b.url : b.url;
       tr.append(
-        el("td", b.url), stateCell(b), el("td", b.breaker, breaker),
+        el("td", name), stateCell(b), el("td", b.breaker, breaker),
         el("td", b.warmup_percent + "%", b.warmup_percent < 100 ? "warn" : ""),
         el("td", b.weight, "n"), el("td", num(b.effective_weight), "n"),
         el("td", num(b.requests_per_sec), "n"), el("td", ms(b.p50_ms), "n"),
