@@ -15,6 +15,7 @@
 #   work stealing; bare-noka = no upstream keep-alive; aegis-patched = AEGIS_PATCHED_BIN, a build
 #   to compare; aegis-nolog = diagnostic only, the access log off, to price it; aegis-cluster =
 #   cluster mode (§13) against a redis-server started here, priced against `aegis`;
+#   aegis-routes = two pools behind two routes (§17), priced against `aegis`;
 #   aegis-jemalloc, aegis-mimalloc, bare-jemalloc, bare-mimalloc = the allocator preloaded from
 #   Debian's libjemalloc2 / libmimalloc2.0, priced against `aegis` / `bare`), BARE_ARGS="..."
 #   (extra flags for `bare`), FAKE_BACKEND=1 (skip nginx as the backend), BASE_PORT=23400,
@@ -41,6 +42,13 @@ log "backend: $BACKEND_KIND on 127.0.0.1:$BACKEND_PORT, cores $LOAD_CPUS"
 declare -A PORT PID
 for system in $SYSTEMS; do
     case $system in
+    aegis-routes)
+        # §17: the same backend behind two pools and two routes (a host route the load does not
+        # match, then a path route it does), priced against `aegis` (one pool, no routes).
+        AEGIS_EXTRA_YAML="$(printf 'pools:\n  api: {backends: [{url: "http://127.0.0.1:%s"}]}\n  web: {backends: [{url: "http://127.0.0.1:%s"}]}\nroutes:\n  - {host: api.example.com, pool: api}\n  - {path_prefix: /, pool: web}\n' "$BACKEND_PORT" "$BACKEND_PORT")" \
+            start_aegis "$THREADS" $((AEGIS_PORT + 7))
+        PORT[$system]=$((AEGIS_PORT + 7)) PID[$system]=$AEGIS_PID
+        ;;
     aegis | aegis-2t | aegis-patched | aegis-nolog | aegis-cluster)
         threads=$THREADS binary=$AEGIS_BIN port=$AEGIS_PORT level=info
         [[ $system == aegis-2t ]] && threads=2 port=$((AEGIS_PORT + 1))
@@ -93,7 +101,7 @@ for system in $SYSTEMS; do
         start_haproxy
         PORT[haproxy]=$HAPROXY_PORT PID[haproxy]=$HAPROXY_PID
         ;;
-    *) die "unknown system '$system' (aegis aegis-2t aegis-patched aegis-nolog aegis-cluster aegis-jemalloc aegis-mimalloc bare bare-2t bare-nows bare-noka bare-jemalloc bare-mimalloc nginx haproxy)" ;;
+    *) die "unknown system '$system' (aegis aegis-routes aegis-2t aegis-patched aegis-nolog aegis-cluster aegis-jemalloc aegis-mimalloc bare bare-2t bare-nows bare-noka bare-jemalloc bare-mimalloc nginx haproxy)" ;;
     esac
 done
 ACTIVE=$(for s in $SYSTEMS; do [[ -n "${PORT[$s]:-}" ]] && echo "$s"; done)
@@ -169,7 +177,7 @@ for variant in aegis-patched aegis-2t aegis-nolog; do
         echo "$variant / bare Pingora: CPU per request $(ratio "${CPU[$variant]}" "${CPU[bare]}")×, p99 $(ratio "${P99[$variant]}" "${P99[bare]}")×"
     fi
 done
-for variant in aegis-jemalloc aegis-mimalloc; do
+for variant in aegis-routes aegis-jemalloc aegis-mimalloc; do
     if [[ -n "${CPU[$variant]:-}" && -n "${CPU[aegis]:-}" ]]; then
         echo "$variant / aegis: CPU per request $(ratio "${CPU[$variant]}" "${CPU[aegis]}")×, p99 $(ratio "${P99[$variant]}" "${P99[aegis]}")×"
     fi
