@@ -56,7 +56,12 @@ pub struct GrpcBackend {
 impl GrpcBackend {
     /// An h2c backend (HTTP/2 with prior knowledge) on an ephemeral port of 127.0.0.1.
     pub fn start_h2c() -> anyhow::Result<GrpcBackend> {
-        Self::start(None)
+        Self::start_h2c_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+    }
+
+    /// An h2c backend listening on `addr`.
+    pub fn start_h2c_on(addr: SocketAddr) -> anyhow::Result<GrpcBackend> {
+        Self::start(addr, None)
     }
 
     /// An h2 backend: TLS with ALPN `h2`, with the PEM certificate chain and key given.
@@ -73,11 +78,15 @@ impl GrpcBackend {
             .with_no_client_auth()
             .with_single_cert(certs, key)?;
         config.alpn_protocols = vec![b"h2".to_vec()];
-        Self::start(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Self::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), Some(acceptor))
     }
 
-    fn start(tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::Result<GrpcBackend> {
-        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    fn start(
+        addr: SocketAddr,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> anyhow::Result<GrpcBackend> {
+        let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State::default());

@@ -8,7 +8,7 @@ use anyhow::Context;
 use fake_backends::FakeBackend;
 
 const USAGE: &str = "\
-Usage: fake-backends [--count N] [--base-port P] [--host H]
+Usage: fake-backends [--count N] [--base-port P] [--host H] [--grpc]
 
 Starts backends named backend-1..backend-N on ports P..P+N-1 of host H and
 runs until interrupted (SIGINT or SIGTERM). Each answers every request with
@@ -18,6 +18,8 @@ Options:
   --count N       number of backends (default 3)
   --base-port P   port of the first backend (default 8081)
   --host H        address or host name to listen on (default 127.0.0.1)
+  --grpc          speak h2c (HTTP/2, prior knowledge) with the gRPC-style service of
+                  fake_backends::grpc (/echo.Echo/Unary echoes its messages) instead
   -h, --help      print this help";
 
 /// Parsed command line.
@@ -26,6 +28,7 @@ struct Options {
     count: u16,
     base_port: u16,
     host: String,
+    grpc: bool,
 }
 
 /// What the command line asks for.
@@ -41,6 +44,7 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String
         count: 3,
         base_port: 8081,
         host: "127.0.0.1".to_string(),
+        grpc: false,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -50,6 +54,10 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String
         };
         if flag == "-h" || flag == "--help" {
             return Ok(Command::Help);
+        }
+        if flag == "--grpc" && inline.is_none() {
+            options.grpc = true;
+            continue;
         }
         if !matches!(flag.as_str(), "--count" | "--base-port" | "--host") {
             return Err(format!("unknown argument '{arg}'"));
@@ -121,9 +129,19 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 
 async fn run(options: Options) -> anyhow::Result<()> {
     let mut backends = Vec::with_capacity(usize::from(options.count));
+    let mut grpc = Vec::new();
     for i in 0..options.count {
         let name = format!("backend-{}", i + 1);
         let addr = resolve(&options.host, options.base_port + i)?;
+        if options.grpc {
+            let backend = fake_backends::grpc::GrpcBackend::start_h2c_on(addr)?;
+            say(&format!(
+                "{name} listening on {} (h2c, gRPC)",
+                backend.url()
+            ));
+            grpc.push(backend);
+            continue;
+        }
         let backend = FakeBackend::start_on(&name, addr)?;
         say(&format!("{name} listening on {}", backend.url()));
         backends.push(backend);
@@ -131,6 +149,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
     wait_for_signal().await?;
     say("shutting down");
     drop(backends);
+    drop(grpc);
     Ok(())
 }
 
@@ -173,8 +192,10 @@ mod tests {
             count: 3,
             base_port: 8081,
             host: "127.0.0.1".to_string(),
+            grpc: false,
         };
         assert_eq!(parse(&[]), Ok(Command::Run(expected)));
+        assert!(matches!(parse(&["--grpc"]), Ok(Command::Run(o)) if o.grpc));
     }
 
     #[test]
@@ -183,6 +204,7 @@ mod tests {
             count: 5,
             base_port: 9000,
             host: "0.0.0.0".to_string(),
+            grpc: false,
         };
         let spaced = parse(&["--count", "5", "--base-port", "9000", "--host", "0.0.0.0"]);
         assert_eq!(spaced, Ok(Command::Run(expected)));
