@@ -299,3 +299,21 @@ fn a_thousand_idle_tunnels_are_held_and_counted() {
     drop(open_tunnels);
     assert!(wait_until(Duration::from_secs(10), || tunnels(&aegis) == 0));
 }
+
+#[test]
+fn an_open_tunnel_survives_its_backend_turning_unhealthy() {
+    let backend = echo_backend("ws");
+    let aegis = Aegis::start(&[(backend.url(), 1)], "");
+    let (mut client, _) = open(&aegis, "");
+    backend.set_health_status(503);
+    assert!(wait_until(Duration::from_secs(10), || aegis
+        .backend_status(0)["healthy"]
+        == false));
+    // No new handshake goes to it; the open tunnel goes on.
+    match Client::connect(aegis.addr(), &handshake_request("/chat", "")).unwrap() {
+        Handshake::Refused(response) => assert_eq!(response.status, 503),
+        Handshake::Open(..) => panic!("a handshake reached an unhealthy backend"),
+    }
+    assert_eq!(echo(&mut client, TEXT, b"still").unwrap().payload, b"still");
+    assert_eq!(tunnels(&aegis), 1);
+}
