@@ -183,13 +183,8 @@ server:
         .map(|_| std::thread::spawn(move || http::get(addr, "/")))
         .collect();
     assert!(wait_until(Duration::from_secs(5), || backend.in_flight() == 6));
-    let signalled = Instant::now();
-    aegis.signal("TERM");
     // /healthz says 503 while draining; new connections are refused.
-    assert!(wait_until(Duration::from_secs(2), || aegis
-        .admin_get("/healthz")
-        .status
-        == 503));
+    let signalled = aegis.terminate_and_wait_draining();
     assert!(wait_until(Duration::from_secs(2), || TcpStream::connect(
         addr
     )

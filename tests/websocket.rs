@@ -240,12 +240,7 @@ fn an_open_tunnel_lasts_through_sigterm_until_shutdown_timeout() {
     let backend = echo_backend("ws");
     let mut aegis = Aegis::start(&[(backend.url(), 1)], "server:\n  shutdown_timeout: 3s\n");
     let (mut client, _) = open(&aegis, "");
-    let signalled = Instant::now();
-    aegis.signal("TERM");
-    assert!(wait_until(Duration::from_secs(2), || aegis
-        .admin_get("/healthz")
-        .status
-        == 503));
+    let signalled = aegis.terminate_and_wait_draining();
     // Frames keep flowing until the process ends at shutdown_timeout.
     let mut last_echo = signalled;
     while echo(&mut client, TEXT, b"still here").is_ok() {

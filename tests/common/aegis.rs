@@ -235,6 +235,19 @@ impl Aegis {
         assert!(status.success(), "kill -{signal} failed");
     }
 
+    /// Sends SIGTERM and waits until `/healthz` says 503 (draining); returns when the signal was
+    /// sent.
+    pub fn terminate_and_wait_draining(&self) -> std::time::Instant {
+        let signalled = std::time::Instant::now();
+        self.signal("TERM");
+        assert!(
+            wait_until(Duration::from_secs(2), || self.admin_get("/healthz").status
+                == 503),
+            "/healthz does not say draining after SIGTERM"
+        );
+        signalled
+    }
+
     /// Waits for the process to exit.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let mut status = None;
