@@ -47,8 +47,10 @@ pub enum Event {
     BreakerClosed {
         backend: String,
     },
-    /// The adaptive loop changed the per-client rate (§5.2).
+    /// The adaptive loop changed the per-client rate (§5.2); with `routes`, one pool's rate
+    /// (§17: `from` and `to` in the top-level `rate_limit`'s terms; its routes follow).
     RateChanged {
+        pool: Option<String>,
         from: f64,
         to: f64,
         reason: String,
@@ -136,11 +138,19 @@ impl fmt::Display for Event {
             Event::BreakerClosed { backend } => {
                 write!(f, "circuit breaker for {backend} closed; warming up at 25%")
             }
-            Event::RateChanged { from, to, reason } => {
+            Event::RateChanged {
+                pool,
+                from,
+                to,
+                reason,
+            } => {
                 let decision = if to < from { "reduce" } else { "recover" };
+                let pool = pool
+                    .as_ref()
+                    .map_or_else(String::new, |p| format!("pool {p}: "));
                 write!(
                     f,
-                    "adaptive: {decision} rate {from:.1} -> {to:.1} req/s ({reason})"
+                    "adaptive: {pool}{decision} rate {from:.1} -> {to:.1} req/s ({reason})"
                 )
             }
             Event::ClusterRedisDown { url, error } => write!(
@@ -263,6 +273,7 @@ mod tests {
         use log::Level::{Info, Warn};
         let a = || "http://a".to_string();
         let rate = |from, to| Event::RateChanged {
+            pool: (to > from).then(|| "api".to_string()),
             from,
             to,
             reason: "P95 900ms above 500ms".into(),
@@ -314,7 +325,7 @@ mod tests {
             ),
             (
                 Info,
-                "adaptive: recover rate 40.0 -> 44.0 req/s (P95 900ms above 500ms)",
+                "adaptive: pool api: recover rate 40.0 -> 44.0 req/s (P95 900ms above 500ms)",
             ),
             (
                 Info,

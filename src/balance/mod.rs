@@ -87,6 +87,9 @@ pub struct UpstreamPool {
     serials: Arc<AtomicU64>,
     /// Wakes the health checks when backends were added (their first probe is due at once).
     pub probe_now: tokio::sync::Notify,
+    /// The pool's adaptive scale (§17; f64 bits, 1 until its loop decides): its routes' rates
+    /// are multiplied by it (`limit::pool_scale`).
+    adaptive_scale: AtomicU64,
 }
 
 /// What a reload changed in the pool, by URL.
@@ -132,6 +135,7 @@ impl UpstreamPool {
             ),
             serials,
             probe_now: tokio::sync::Notify::new(),
+            adaptive_scale: AtomicU64::new(1f64.to_bits()),
         };
         let backends = settings
             .iter()
@@ -167,6 +171,16 @@ impl UpstreamPool {
     /// The current backends, in configuration order.
     pub fn backends(&self) -> Vec<Arc<Backend>> {
         self.members.load().backends.clone()
+    }
+
+    /// The pool's adaptive scale (§17).
+    pub fn adaptive_scale(&self) -> f64 {
+        f64::from_bits(self.adaptive_scale.load(Ordering::Relaxed))
+    }
+
+    pub fn set_adaptive_scale(&self, scale: f64) {
+        self.adaptive_scale
+            .store(scale.to_bits(), Ordering::Relaxed);
     }
 
     pub fn events(&self) -> &Arc<EventLog> {

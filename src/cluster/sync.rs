@@ -231,6 +231,7 @@ impl ClusterService {
                 if (rate - current).abs() > 1e-9 {
                     self.limiter.set_rate(rate);
                     self.events.record(Event::RateChanged {
+                        pool: None,
                         from: current,
                         to: rate,
                         reason: format!(

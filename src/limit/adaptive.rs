@@ -4,17 +4,22 @@
 //! [`decide`] is the pure policy; [`AdaptiveService`] is the Pingora background service that
 //! applies it. In cluster mode (§13) it goes through [`ClusterRate`]: only the instance holding
 //! the lease decides, over the latency of every instance, and the others follow its rate.
+//!
+//! With `routes` (§17, not in cluster mode) the loop runs per pool (`pool_scale`): each pool's
+//! backends are evaluated apart and the pool's scale moves its routes' rates; the default
+//! pool's rate is also the limiter's (requests no route takes go there).
 
+use super::pool_scale::PoolLoop;
 use super::RateLimiter;
-use crate::balance::Pools;
+use crate::balance::{Backend, Pools};
 use crate::breaker::BreakerState;
-use crate::config::{AdaptiveSettings, ConfigHandle};
+use crate::config::{AdaptiveSettings, Config, ConfigHandle, DEFAULT_POOL};
 use crate::events::{Event, EventLog};
 use crate::metrics::histogram::{difference, quantile_ms};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// Cumulative latency bucket counts by backend serial.
@@ -113,6 +118,9 @@ pub struct AdaptiveStatus {
     pub p95_ms: Option<f64>,
     /// The latest evaluations with the P95 each saw, oldest first.
     pub history: std::collections::VecDeque<(Evaluation, Option<f64>)>,
+    /// With `routes` (§17): each pool's loop, by pool name (the default pool's evaluations are
+    /// also the ones above).
+    pub pools: BTreeMap<String, PoolLoop>,
 }
 
 impl AdaptiveStatus {
@@ -149,11 +157,11 @@ impl AdaptiveService {
             .collect()
     }
 
-    /// Latency counts of the samples since `before`, over backends that are healthy and closed now
-    /// (a backend added since `before` counts from zero).
-    fn window_since(&self, before: &Counts, now: &Counts) -> Vec<u64> {
+    /// Latency counts of the samples since `before` of `backends` that are healthy and closed
+    /// now (a backend added since `before` counts from zero).
+    fn window_since(backends: &[Arc<Backend>], before: &Counts, now: &Counts) -> Vec<u64> {
         let mut window: Vec<u64> = Vec::new();
-        for backend in self.pool.backends() {
+        for backend in backends {
             if !backend.is_healthy() || backend.breaker_state() != BreakerState::Closed {
                 continue;
             }
@@ -181,7 +189,7 @@ impl AdaptiveService {
         now: &Counts,
         last_reduced: bool,
     ) -> Option<Evaluation> {
-        let mut window = self.window_since(before, now);
+        let mut window = Self::window_since(&self.pool.backends(), before, now);
         if let Some(cluster) = &self.cluster {
             window = cluster.merge(window)?;
         }
@@ -191,6 +199,7 @@ impl AdaptiveService {
         if evaluation.rate != rate {
             self.limiter.set_rate(evaluation.rate);
             self.events.record(Event::RateChanged {
+                pool: None,
                 from: rate,
                 to: evaluation.rate,
                 reason: evaluation.reason.clone(),
@@ -199,6 +208,44 @@ impl AdaptiveService {
         let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
         status.push(evaluation.clone(), p95);
         Some(evaluation)
+    }
+
+    /// One evaluation per pool (§17): each pool's P95 moves its own rate, published as its
+    /// scale; the default pool's rate is also the limiter's.
+    fn evaluate_pools(&self, config: &Config, before: &Counts, now: &Counts) {
+        let (limits, settings) = (&config.rate_limit, &config.adaptive);
+        let pools = self.pool.all();
+        let mut changes = Vec::new();
+        {
+            let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+            status
+                .pools
+                .retain(|name, _| pools.iter().any(|p| &p.name == name));
+            for pool in pools {
+                let p95 = quantile_ms(&Self::window_since(&pool.backends(), before, now), 0.95);
+                let state = status
+                    .pools
+                    .entry(pool.name.clone())
+                    .or_insert_with(|| PoolLoop::new(limits, settings));
+                let (evaluation, from) = state.evaluate(p95, limits, settings);
+                pool.set_adaptive_scale(state.scale(limits, settings));
+                if evaluation.rate != from {
+                    changes.push(Event::RateChanged {
+                        pool: Some(pool.name.clone()),
+                        from,
+                        to: evaluation.rate,
+                        reason: evaluation.reason.clone(),
+                    });
+                }
+                if pool.id == DEFAULT_POOL {
+                    self.limiter.set_rate(evaluation.rate);
+                    status.push(evaluation, p95);
+                }
+            }
+        }
+        for change in changes {
+            self.events.record(change);
+        }
     }
 }
 
@@ -217,10 +264,14 @@ impl BackgroundService for AdaptiveService {
                 }
             }
             let now = self.counts();
-            let settings = self.config.current().adaptive.clone();
-            if settings.enabled {
-                let evaluation = self.evaluate(&settings, &before, &now, last_reduced);
-                last_reduced = evaluation.is_some_and(|e| e.decision == Decision::Reduce);
+            let config = self.config.current();
+            if config.adaptive.enabled {
+                if config.routes.is_some() && self.cluster.is_none() {
+                    self.evaluate_pools(&config, &before, &now);
+                } else {
+                    let evaluation = self.evaluate(&config.adaptive, &before, &now, last_reduced);
+                    last_reduced = evaluation.is_some_and(|e| e.decision == Decision::Reduce);
+                }
             }
             before = now;
         }

@@ -19,9 +19,11 @@
 //! unchanged but for one branch on `None`.
 
 pub mod adaptive;
+pub mod pool_scale;
 mod route;
 mod window;
 
+pub use pool_scale::base_rate;
 pub use route::RouteLimits;
 
 pub use window::{evaluate, window_for, Window};
@@ -141,7 +143,7 @@ impl RateLimiter {
     /// Builds the limiter; the starting rate is `requests_per_second` clamped into the adaptive
     /// bounds (§5.2).
     pub fn new(limits: &RateLimitSettings, adaptive: &AdaptiveSettings) -> Self {
-        let rate = starting_rate(limits, adaptive);
+        let rate = base_rate(limits, adaptive);
         RateLimiter {
             windows: ArcSwap::from_pointee(Windows {
                 current: Arc::new(Counts::new(window_for(limits.burst, rate))),
@@ -172,12 +174,12 @@ impl RateLimiter {
         now: Instant,
     ) {
         let rate = if limits.requests_per_second != old.requests_per_second {
-            starting_rate(limits, adaptive)
+            base_rate(limits, adaptive)
         } else {
             self.rate().clamp(adaptive.min_rate, adaptive.max_rate)
         };
         self.burst.store(limits.burst, Ordering::Relaxed);
-        let secs = window_for(limits.burst, starting_rate(limits, adaptive));
+        let secs = window_for(limits.burst, base_rate(limits, adaptive));
         let windows = self.windows.load_full();
         if secs != windows.current.secs {
             let old = windows.current.clone();
@@ -210,14 +212,19 @@ impl RateLimiter {
 
     /// Checks one request from `client`, counting it when admitted.
     pub fn check(&self, client: ClientKey) -> Verdict {
-        self.check_keyed(&client, client)
+        self.check_keyed(&client, client, self.rate())
     }
 
     /// [`Self::check`] with the request counted under `key` (§17: a route and the client), so
-    /// that the client has the allowance once per key. The cluster's counts stay per client.
-    pub fn check_keyed<K: std::hash::Hash>(&self, key: &K, client: ClientKey) -> Verdict {
+    /// that the client has the allowance once per key, at `rate` (§17: the route's pool's
+    /// scale applied). The cluster's counts stay per client.
+    pub fn check_keyed<K: std::hash::Hash>(
+        &self,
+        key: &K,
+        client: ClientKey,
+        rate: f64,
+    ) -> Verdict {
         let windows = self.windows.load();
-        let rate = self.rate();
         let mut limit = rate * windows.current.secs;
         if let Some(shared) = &self.shared {
             limit -= shared.others(client, limit);
@@ -243,13 +250,6 @@ impl RateLimiter {
         }
         verdict
     }
-}
-
-/// `requests_per_second` clamped into the adaptive bounds.
-fn starting_rate(limits: &RateLimitSettings, adaptive: &AdaptiveSettings) -> f64 {
-    limits
-        .requests_per_second
-        .clamp(adaptive.min_rate, adaptive.max_rate)
 }
 
 #[cfg(test)]

@@ -54,17 +54,24 @@ impl RouteLimits {
         self.windows.store(Arc::new(windows));
     }
 
-    /// Checks one request from `client` on the route keyed `route` with its own `limits`,
-    /// counting it when admitted. A request whose window is not there (it started under the
-    /// configuration a reload is replacing) passes.
-    pub fn check(&self, route: u64, limits: &RateLimitSettings, client: ClientKey) -> Verdict {
+    /// Checks one request from `client` on the route keyed `route` with its own `limits`, at
+    /// `rate` (§17: `limits.requests_per_second` under its pool's adaptive scale; the window's
+    /// length stays that of `limits`), counting it when admitted. A request whose window is not
+    /// there (it started under the configuration a reload is replacing) passes.
+    pub fn check(
+        &self,
+        route: u64,
+        limits: &RateLimitSettings,
+        rate: f64,
+        client: ClientKey,
+    ) -> Verdict {
         let secs = window_for(limits.burst, limits.requests_per_second);
         let windows = self.windows.load();
         let Some(window) = windows.iter().find(|w| w.secs == secs) else {
             return Verdict::Allow;
         };
         let key = (route, client);
-        let verdict = window.verdict(&key, limits.requests_per_second * secs);
+        let verdict = window.verdict(&key, rate * secs);
         if verdict == Verdict::Allow {
             window.window.observe(&key, 1);
         }
@@ -91,8 +98,8 @@ mod tests {
         let admitted = |route: &crate::config::RouteSettings| {
             (0..30)
                 .filter(|_| {
-                    limits.check(route.key, route.rate_limit.as_ref().unwrap(), client)
-                        == Verdict::Allow
+                    let own = route.rate_limit.as_ref().unwrap();
+                    limits.check(route.key, own, own.requests_per_second, client) == Verdict::Allow
                 })
                 .count()
         };

@@ -3,7 +3,8 @@
 
 use super::{AegisProxy, RequestCtx};
 use crate::config::{RouteSettings, Routes, DEFAULT_POOL};
-use crate::limit::{ClientKey, Verdict};
+use crate::limit::pool_scale::effective_rate;
+use crate::limit::{base_rate, ClientKey, Verdict};
 use crate::reply::Refusal;
 use crate::route::path;
 use pingora_core::{Error, ErrorType, Result};
@@ -48,16 +49,28 @@ impl AegisProxy {
     }
 
     /// The rate limit of a routed request (§17): the route's own limit, or the top-level one,
-    /// either counted per route and client. In cluster mode the top-level limit stays per
-    /// client (the cluster's counts are), and validation refuses routes' own limits there.
+    /// either counted per route and client, at its configured rate times its pool's adaptive
+    /// scale. In cluster mode the top-level limit stays per client (the cluster's counts are,
+    /// and one loop moves its rate), and validation refuses routes' own limits there.
     pub(super) fn route_limit(&self, ctx: &RequestCtx, client: ClientKey) -> Verdict {
-        match Self::route_of(ctx) {
-            Some(route) => match &route.rate_limit {
-                Some(limits) => self.route_limits.check(route.key, limits, client),
-                None if ctx.config.cluster.enabled() => self.limiter.check(client),
-                None => self.limiter.check_keyed(&(route.key, client), client),
-            },
-            None => self.limiter.check(client),
+        let Some(route) = Self::route_of(ctx) else {
+            return self.limiter.check(client);
+        };
+        let config = &ctx.config;
+        if route.rate_limit.is_none() && config.cluster.enabled() {
+            return self.limiter.check(client);
+        }
+        let scale = ctx.pool.as_deref().unwrap_or(&self.pool).adaptive_scale();
+        let base = base_rate(&config.rate_limit, &config.adaptive);
+        match &route.rate_limit {
+            Some(own) => {
+                let rate = effective_rate(own.requests_per_second, scale, base, &config.adaptive);
+                self.route_limits.check(route.key, own, rate, client)
+            }
+            None => {
+                let rate = effective_rate(base, scale, base, &config.adaptive);
+                self.limiter.check_keyed(&(route.key, client), client, rate)
+            }
         }
     }
 

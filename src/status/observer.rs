@@ -266,6 +266,7 @@ impl Observer {
             })
             .collect();
 
+        let adaptive = adaptive.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let pools = pool
             .all()
             .iter()
@@ -278,6 +279,16 @@ impl Observer {
                         .filter(|b| b.healthy && b.admin_state == "enabled" && b.breaker != "open")
                         .count(),
                     requests_per_sec: mine().map(|b| b.requests_per_sec).sum(),
+                    adaptive: adaptive.pools.get(&p.name).and_then(|l| {
+                        let last = l.last.as_ref()?;
+                        Some(PoolAdaptiveSnapshot {
+                            rate: l.rate,
+                            scale: p.adaptive_scale(),
+                            last_decision: last.decision.as_str().to_string(),
+                            last_reason: last.reason.clone(),
+                            p95_ms: l.p95_ms,
+                        })
+                    }),
                 }
             })
             .collect();
@@ -286,7 +297,6 @@ impl Observer {
         let local_replies = metrics.local_replies();
         let (http1, h2) = metrics.protocols();
         let (tunnels, tunnels_opened) = metrics.tunnels();
-        let adaptive = adaptive.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Snapshot {
             version: info.version.clone(),
             listen: bound.label(),

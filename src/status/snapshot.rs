@@ -241,6 +241,25 @@ pub struct PoolSnapshot {
     /// Backends that are healthy, not drained and whose breaker is not open.
     pub up: usize,
     pub requests_per_sec: f64,
+    /// The pool's own adaptive loop (§17): with `routes` outside cluster mode, once it has
+    /// evaluated; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<PoolAdaptiveSnapshot>,
+}
+
+/// One pool's adaptive loop (§17).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PoolAdaptiveSnapshot {
+    /// The pool's rate, in the top-level `rate_limit`'s terms (requests per second).
+    pub rate: f64,
+    /// The pool's routes run at their configured rate times this (`rate` over the configured
+    /// top-level rate).
+    pub scale: f64,
+    /// "reduce", "recover" or "hold".
+    pub last_decision: String,
+    pub last_reason: String,
+    /// The P95 of the pool's backends at the last evaluation.
+    pub p95_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
