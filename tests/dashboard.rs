@@ -307,3 +307,154 @@ admin:
         Some("0")
     );
 }
+
+/// Three named pools of two backends behind host routes (`db`'s backends failing their health
+/// checks), beside the default pool's one backend: eleven lines for a table that shows seven at
+/// 80×24. The pools are listed by name (as `/status` lists them after `default`).
+struct FourPools {
+    default: FakeBackend,
+    pools: Vec<(&'static str, [FakeBackend; 2])>,
+}
+
+impl FourPools {
+    fn start() -> FourPools {
+        let pair = |name: &str| {
+            [
+                FakeBackend::start(&format!("{name}1")).unwrap(),
+                FakeBackend::start(&format!("{name}2")).unwrap(),
+            ]
+        };
+        let pools = vec![
+            ("api", pair("api")),
+            ("db", pair("db")),
+            ("www", pair("www")),
+        ];
+        for backend in &pools[1].1 {
+            backend.set_health_status(500);
+        }
+        FourPools {
+            default: FakeBackend::start("default").unwrap(),
+            pools,
+        }
+    }
+
+    fn extra(&self) -> String {
+        let mut text = String::from("pools:\n");
+        for (name, [a, b]) in &self.pools {
+            text += &format!(
+                "  {name}:\n    backends: [{{url: \"{}\"}}, {{url: \"{}\"}}]\n",
+                a.url(),
+                b.url()
+            );
+        }
+        text += "routes:\n";
+        for (name, _) in &self.pools {
+            text += &format!("  - {{host: {name}.example.com, pool: {name}}}\n");
+        }
+        text
+    }
+
+    fn url(&self, pool: usize, i: usize) -> String {
+        self.pools[pool].1[i].url()
+    }
+}
+
+/// The screen line containing `needle` (empty if none).
+fn line_of(screen: &str, needle: &str) -> String {
+    let found = screen.lines().find(|l| l.contains(needle));
+    found.unwrap_or_default().to_string()
+}
+
+/// Pool headings at 80×24: the table scrolls with ↓, `C` collapses every pool to its summary
+/// line (`db` all down), `c` expands one again.
+fn pools_fit_eighty_by_twenty_four(terminal: &Terminal, pools: &FourPools) {
+    let shown = wait_until(Duration::from_secs(20), || {
+        let s = terminal.screen();
+        s.contains("▾ default") && s.contains("▾ api") && s.contains(&pools.url(0, 1))
+    });
+    let screen = terminal.screen();
+    assert!(shown, "no pool headings:\n{screen}");
+    assert!(
+        screen.contains("lines 1-7 of 11") && screen.contains("c/C collapse"),
+        "{screen}"
+    );
+    assert!(!screen.contains(&pools.url(2, 1)), "{screen}");
+    // ↓ to the last line: the table scrolls to www's backends; db's above are down.
+    for _ in 0..10 {
+        terminal.keys("Down");
+    }
+    let scrolled = wait_until(Duration::from_secs(10), || {
+        let s = terminal.screen();
+        s.contains("lines 5-11 of 11") && line_of(&s, "▾ db").contains("0/2 down")
+    });
+    let screen = terminal.screen();
+    assert!(scrolled, "{screen}");
+    assert!(
+        line_of(&screen, &pools.url(1, 1)).contains("unhealthy"),
+        "{screen}"
+    );
+    assert!(
+        line_of(&screen, &pools.url(2, 1)).contains(" healthy "),
+        "{screen}"
+    );
+    assert!(!screen.contains("▾ default"), "{screen}");
+    // C: one summary line per pool, everything in view.
+    terminal.keys("C");
+    let collapsed = wait_until(Duration::from_secs(10), || {
+        let s = terminal.screen();
+        line_of(&s, "▸ db").contains("0/2 down")
+            && line_of(&s, "▸ api").contains("2/2 up")
+            && line_of(&s, "▸ www").contains("2/2 up")
+            && line_of(&s, "▸ default").contains("1/1 up")
+    });
+    let screen = terminal.screen();
+    assert!(collapsed, "{screen}");
+    assert!(!screen.contains(&pools.url(0, 0)), "{screen}");
+    assert!(!screen.contains("lines "), "{screen}");
+    // The selection moved to www's heading; ↑ c expands db alone.
+    terminal.keys("Up");
+    terminal.keys("c");
+    let expanded = wait_until(Duration::from_secs(10), || {
+        let s = terminal.screen();
+        s.contains("▾ db") && s.contains(&pools.url(1, 1)) && s.contains("▸ www")
+    });
+    assert!(expanded, "{}", terminal.screen());
+    assert!(!terminal.screen().contains(&pools.url(0, 0)));
+    assert!(!terminal.screen().contains(&pools.default.url()));
+}
+
+#[test]
+fn local_dashboard_groups_pools_and_collapses_them_at_80x24() {
+    let pools = FourPools::start();
+    let dir = scratch_dir();
+    let mut config = common::config::with_extra(&[(pools.default.url(), 1)], &pools.extra(), &dir);
+    config["tui"]["enabled"] = serde_yaml::Value::Bool(true);
+    config["tui"]["refresh_interval"] = serde_yaml::Value::String("200ms".into());
+    let conf = common::config::write(&config, &dir);
+    let command = format!("{} -c {}", env!("CARGO_BIN_EXE_aegis"), conf.display());
+    let terminal = Terminal::run("pools", 80, 24, &command);
+    pools_fit_eighty_by_twenty_four(&terminal, &pools);
+    terminal.keys("q");
+    assert_eq!(
+        terminal.exit_status(Duration::from_secs(15)).as_deref(),
+        Some("0")
+    );
+}
+
+#[test]
+fn remote_dashboard_groups_pools_and_collapses_them_at_80x24() {
+    let pools = FourPools::start();
+    let aegis = common::Aegis::start(&[(pools.default.url(), 1)], &pools.extra());
+    let command = format!(
+        "{} dashboard --admin {} --refresh 200ms",
+        env!("CARGO_BIN_EXE_aegis"),
+        aegis.admin_addr()
+    );
+    let terminal = Terminal::run("remote-pools", 80, 24, &command);
+    pools_fit_eighty_by_twenty_four(&terminal, &pools);
+    terminal.keys("q");
+    assert_eq!(
+        terminal.exit_status(Duration::from_secs(10)).as_deref(),
+        Some("0")
+    );
+}

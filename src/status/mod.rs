@@ -7,10 +7,12 @@
 //!
 //! - `bound`: where each listener is bound ([`BoundAddresses`]; port 0 lets the kernel pick).
 //! - `observer`: the once-a-second sampler ([`SamplerService`]) and the snapshot builder.
+//! - `pools`: the `pools` block, summed from the backends' entries.
 //! - `snapshot`: the plain-data snapshot types (serde).
 
 mod bound;
 mod observer;
+mod pools;
 pub mod snapshot;
 
 pub use bound::BoundAddresses;

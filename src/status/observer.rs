@@ -2,6 +2,7 @@
 //! windowed percentiles) and builds [`Snapshot`]s on demand. (Just over 400 lines: one snapshot
 //! builder per `/status` block, kept beside the sampler whose state they read.)
 
+use super::pools::{pool_snapshots, Window};
 use super::snapshot::*;
 use super::BoundAddresses;
 use crate::balance::{AdminState, Pools};
@@ -202,7 +203,7 @@ impl Observer {
             bound,
         } = &self.sources;
         let empty = BackendSample::default();
-        let backends: Vec<BackendSnapshot> = pool
+        let (backends, windows): (Vec<BackendSnapshot>, Vec<Window>) = pool
             .all()
             .iter()
             .flat_map(|p| p.backends().into_iter().map(move |b| (p, b)))
@@ -233,7 +234,7 @@ impl Observer {
                     }
                     _ => 0.0,
                 };
-                BackendSnapshot {
+                let snapshot = BackendSnapshot {
                     pool: p.name.clone(),
                     id: b.id(),
                     url: b.spec.url.clone(),
@@ -262,36 +263,34 @@ impl Observer {
                     p99_ms: quantile_ms(&window, 0.99),
                     in_flight: b.metrics.in_flight(),
                     response_duration: b.metrics.response_duration.read(),
-                }
+                };
+                let window = Window {
+                    latency: window,
+                    requests,
+                    failures,
+                };
+                (snapshot, window)
             })
-            .collect();
+            .unzip();
 
         let adaptive = adaptive.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let pools = pool
-            .all()
-            .iter()
-            .map(|p| {
-                let mine = || backends.iter().filter(|b| b.pool == p.name);
-                PoolSnapshot {
-                    name: p.name.clone(),
-                    backends: mine().map(|b| b.id.clone()).collect(),
-                    up: mine()
-                        .filter(|b| b.healthy && b.admin_state == "enabled" && b.breaker != "open")
-                        .count(),
-                    requests_per_sec: mine().map(|b| b.requests_per_sec).sum(),
-                    adaptive: adaptive.pools.get(&p.name).and_then(|l| {
-                        let last = l.last.as_ref()?;
-                        Some(PoolAdaptiveSnapshot {
-                            rate: l.rate,
-                            scale: p.adaptive_scale(),
-                            last_decision: last.decision.as_str().to_string(),
-                            last_reason: last.reason.clone(),
-                            p95_ms: l.p95_ms,
-                        })
-                    }),
-                }
-            })
-            .collect();
+        let mut pools = pool_snapshots(
+            pool.all().iter().map(|p| p.name.as_str()),
+            &backends,
+            &windows,
+        );
+        for (snapshot, p) in pools.iter_mut().zip(pool.all().iter()) {
+            snapshot.adaptive = adaptive.pools.get(&p.name).and_then(|l| {
+                let last = l.last.as_ref()?;
+                Some(PoolAdaptiveSnapshot {
+                    rate: l.rate,
+                    scale: p.adaptive_scale(),
+                    last_decision: last.decision.as_str().to_string(),
+                    last_reason: last.reason.clone(),
+                    p95_ms: l.p95_ms,
+                })
+            });
+        }
         let upstream_in_use = backends.iter().map(|b| b.in_flight).sum();
         let classes = metrics.status_classes();
         let local_replies = metrics.local_replies();

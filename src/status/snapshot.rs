@@ -241,6 +241,16 @@ pub struct PoolSnapshot {
     /// Backends that are healthy, not drained and whose breaker is not open.
     pub up: usize,
     pub requests_per_sec: f64,
+    /// Upstream latency P95 of the pool's backends together over the latency window; `None`
+    /// without responses in it.
+    #[serde(default)]
+    pub p95_ms: Option<f64>,
+    /// Share of the pool's requests that failed over the latency window, 0..=1.
+    #[serde(default)]
+    pub error_rate: f64,
+    /// Requests handed to the pool's backends and not yet over.
+    #[serde(default)]
+    pub in_flight: u64,
     /// The pool's own adaptive loop (§17): with `routes` outside cluster mode, once it has
     /// evaluated; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]

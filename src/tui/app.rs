@@ -1,9 +1,11 @@
-//! Dashboard state: the last snapshot, the last error, the selected backend, the answer to the
-//! last action, and what a key press means. Drawing it is `render.rs`'s job
+//! Dashboard state: the last snapshot, the last error, the selected line of the backends table,
+//! the collapsed pools, the answer to the last action, and what a key press means. Drawing it is `render.rs`'s job
 //! (`impl Widget for &App`); this file knows nothing of the screen.
 
+use super::rows::{self, Item};
 use crate::status::Snapshot;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use std::collections::BTreeSet;
 
 /// What the event loop should do after a key press.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +29,10 @@ pub struct App {
     snapshot: Option<Snapshot>,
     /// Why the last refresh failed, until a refresh succeeds again.
     error: Option<String>,
-    /// The selected row of the backends table (↑/↓).
+    /// The selected line of the backends table (↑/↓): a backend or a pool heading.
     selected: usize,
+    /// Pools shown as their heading line only (`c`, `C`), by name: kept across snapshots.
+    collapsed: BTreeSet<String>,
     /// The answer to the last drain/enable: `Ok(what was done)` or `Err(why not)`.
     notice: Option<Result<String, String>>,
 }
@@ -41,6 +45,7 @@ impl App {
             snapshot: None,
             error: None,
             selected: 0,
+            collapsed: BTreeSet::new(),
             notice: None,
         }
     }
@@ -62,7 +67,8 @@ impl App {
         self.notice = Some(notice);
     }
 
-    /// `q`, `Q`, `Esc` and Ctrl-C quit; ↑/↓ select a backend, `d` drains and `e` enables it;
+    /// `q`, `Q`, `Esc` and Ctrl-C quit; ↑/↓ select a line, `d` drains and `e` enables the
+    /// selected backend; `c` collapses or expands the selected line's pool, `C` every pool;
     /// every other key is ignored. Ctrl-C has to be handled here because raw mode turns it into a
     /// key press instead of a SIGINT.
     pub fn on_key(&mut self, key: KeyEvent) -> Action {
@@ -76,32 +82,77 @@ impl App {
             KeyCode::Char('q' | 'Q') | KeyCode::Esc => Action::Quit,
             KeyCode::Char('c' | 'C') if ctrl => Action::Quit,
             KeyCode::Up => {
-                self.selected = self.selected.saturating_sub(1);
+                self.selected = self.selected().saturating_sub(1);
                 Action::None
             }
             KeyCode::Down => {
-                self.selected = (self.selected + 1).min(self.backend_count().saturating_sub(1));
+                self.selected = (self.selected() + 1).min(self.items().len().saturating_sub(1));
                 Action::None
             }
             KeyCode::Char('d') => self.selected_id().map_or(Action::None, Action::Drain),
             KeyCode::Char('e') => self.selected_id().map_or(Action::None, Action::Enable),
+            KeyCode::Char('c') => {
+                self.toggle_collapsed(false);
+                Action::None
+            }
+            KeyCode::Char('C') => {
+                self.toggle_collapsed(true);
+                Action::None
+            }
             _ => Action::None,
         }
     }
 
-    fn backend_count(&self) -> usize {
-        self.snapshot.as_ref().map_or(0, |s| s.backends.len())
+    /// The backends table's lines for the last snapshot (see [`rows::items`]).
+    pub fn items(&self) -> Vec<Item> {
+        self.snapshot
+            .as_ref()
+            .map_or_else(Vec::new, |s| rows::items(s, &self.collapsed))
     }
 
-    /// The id of the selected backend, if there is one.
+    /// Collapses the selected line's pool, or expands it if it is collapsed (`all`: every pool,
+    /// expanded only when all were collapsed); the selection moves to that pool's heading.
+    fn toggle_collapsed(&mut self, all: bool) {
+        let Some(snapshot) = self.snapshot.as_ref().filter(|s| rows::grouped(s)) else {
+            return;
+        };
+        let current = self.items().get(self.selected()).copied();
+        let pool = current
+            .and_then(|item| rows::pool_of(snapshot, item))
+            .map(str::to_string);
+        if all {
+            let names: BTreeSet<String> = snapshot.pools.iter().map(|p| p.name.clone()).collect();
+            if names.is_subset(&self.collapsed) {
+                self.collapsed.retain(|name| !names.contains(name));
+            } else {
+                self.collapsed.extend(names);
+            }
+        } else if let Some(name) = &pool {
+            if !self.collapsed.remove(name) {
+                self.collapsed.insert(name.clone());
+            }
+        }
+        let heading = pool.and_then(|name| {
+            let found = snapshot.pools.iter().position(|p| p.name == name)?;
+            self.items().iter().position(|&i| i == Item::Pool(found))
+        });
+        if let Some(line) = heading {
+            self.selected = line;
+        }
+    }
+
+    /// The id of the selected backend, if a backend line is selected.
     fn selected_id(&self) -> Option<String> {
         let backends = &self.snapshot.as_ref()?.backends;
-        backends.get(self.selected()).map(|b| b.id.clone())
+        match self.items().get(self.selected())? {
+            Item::Backend(b) => backends.get(*b).map(|b| b.id.clone()),
+            Item::Pool(_) => None,
+        }
     }
 
-    /// The selected row, kept within the backends of the last snapshot.
+    /// The selected line, kept within the table's lines for the last snapshot.
     pub fn selected(&self) -> usize {
-        self.selected.min(self.backend_count().saturating_sub(1))
+        self.selected.min(self.items().len().saturating_sub(1))
     }
 
     /// The answer to the last drain or enable, if any.
@@ -194,6 +245,82 @@ mod tests {
         );
         app.notify(Err("answered 401".into()));
         assert_eq!(app.notice(), Some(&Err("answered 401".to_string())));
+    }
+
+    #[test]
+    fn c_collapses_the_selected_pool_and_d_acts_only_on_backends() {
+        use crate::status::snapshot::{BackendSnapshot, PoolSnapshot};
+        let backend = |pool: &str, id: &str| BackendSnapshot {
+            pool: pool.into(),
+            id: id.into(),
+            ..BackendSnapshot::default()
+        };
+        let pool = |name: &str| PoolSnapshot {
+            name: name.into(),
+            ..PoolSnapshot::default()
+        };
+        let mut app = App::new("test".into());
+        app.update(Ok(Snapshot {
+            pools: vec![pool("default"), pool("api"), pool("www")],
+            backends: vec![
+                backend("api", "a1"),
+                backend("api", "a2"),
+                backend("www", "w1"),
+            ],
+            ..Snapshot::default()
+        }));
+        let key = |code| press(code, KeyModifiers::NONE);
+        // Lines: api, a1, a2, www, w1. A heading is not a backend: d does nothing there.
+        assert_eq!(app.items().len(), 5);
+        assert_eq!(app.on_key(key(KeyCode::Char('d'))), Action::None);
+        app.on_key(key(KeyCode::Down));
+        app.on_key(key(KeyCode::Down));
+        assert_eq!(
+            app.on_key(key(KeyCode::Char('d'))),
+            Action::Drain("a2".into())
+        );
+        // c on a backend collapses its pool; the selection moves to the pool's heading.
+        app.on_key(key(KeyCode::Char('c')));
+        assert_eq!(
+            app.items(),
+            [Item::Pool(1), Item::Pool(2), Item::Backend(2)]
+        );
+        assert_eq!(app.selected(), 0);
+        // The collapsed state outlives a refresh.
+        let again = app.snapshot().cloned().map(Ok).expect("a snapshot");
+        app.update(again);
+        assert_eq!(app.items().len(), 3);
+        app.on_key(key(KeyCode::Down));
+        app.on_key(key(KeyCode::Down));
+        assert_eq!(
+            app.on_key(key(KeyCode::Char('e'))),
+            Action::Enable("w1".into())
+        );
+        // C collapses every pool, then expands them all; the selection follows its pool.
+        app.on_key(key(KeyCode::Char('C')));
+        assert_eq!(app.items(), [Item::Pool(1), Item::Pool(2)]);
+        assert_eq!(app.selected(), 1);
+        app.on_key(key(KeyCode::Char('C')));
+        assert_eq!(app.items().len(), 5);
+        assert_eq!(app.selected(), 3);
+        // c on an expanded heading collapses it, and again expands it.
+        app.on_key(key(KeyCode::Char('c')));
+        app.on_key(key(KeyCode::Char('c')));
+        assert_eq!((app.items().len(), app.selected()), (5, 3));
+    }
+
+    #[test]
+    fn c_does_nothing_without_named_pools() {
+        use crate::status::snapshot::BackendSnapshot;
+        let mut app = App::new("test".into());
+        app.update(Ok(Snapshot {
+            backends: vec![BackendSnapshot::default(); 2],
+            ..Snapshot::default()
+        }));
+        app.on_key(press(KeyCode::Down, KeyModifiers::NONE));
+        app.on_key(press(KeyCode::Char('c'), KeyModifiers::NONE));
+        app.on_key(press(KeyCode::Char('C'), KeyModifiers::SHIFT));
+        assert_eq!((app.items().len(), app.selected()), (2, 1));
     }
 
     #[test]

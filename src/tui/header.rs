@@ -4,6 +4,7 @@
 use super::app::App;
 use super::format::{humanize_uptime, number};
 use super::panels::label;
+use super::rows::grouped;
 use super::sanitize::clean;
 use crate::status::snapshot::Snapshot;
 use ratatui::buffer::Buffer;
@@ -110,6 +111,20 @@ pub(super) fn draw_footer(app: &App, area: Rect, buf: &mut Buffer) {
         key("e"),
         word(" enable  "),
     ];
+    // §17: with named pools, `c` collapses the selected pool to its heading (`C`: every pool).
+    // Named even below 100 columns: the key is new and not obvious.
+    if app.snapshot().is_some_and(grouped) {
+        if words {
+            spans.extend([
+                key("c"),
+                Span::raw(" collapse "),
+                key("C"),
+                Span::raw(" all  "),
+            ]);
+        } else {
+            spans.extend([key("c/C"), Span::raw(" collapse ")]);
+        }
+    }
     if !words {
         spans.push(Span::raw(" "));
     }

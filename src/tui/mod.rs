@@ -6,8 +6,8 @@
 //! - `app`: [`App`], the state drawn (last snapshot, last error) and key handling → [`Action`];
 //! - `render`: `impl Widget for &App`, the screen layout, sized for 80×24 and using the extra room
 //!   of larger terminals; `header` draws the header and footer lines, `table` the backends
-//!   (columns by priority), `panels` the rate-limit panel, the sparkline and the events, `format`
-//!   the numbers and times;
+//!   (columns by priority; `rows` groups them under pool headings, §17), `panels` the
+//!   rate-limit panel, the sparkline and the events, `format` the numbers and times;
 //! - `remote`: [`RemoteSource`], which polls a running instance's `/status`
 //!   (`aegis dashboard --admin ADDR`);
 //! - [`sanitize`]: control-character stripping for everything displayed.
@@ -26,6 +26,7 @@ mod header;
 mod panels;
 mod remote;
 mod render;
+mod rows;
 pub mod sanitize;
 mod table;
 

@@ -1,9 +1,13 @@
 //! The backends table, with columns chosen by priority so the most important ones survive at 80
-//! columns and the rest appear when the terminal is wider.
+//! columns and the rest appear when the terminal is wider. With named pools (§17) each pool has a
+//! heading line summing its backends in the same columns (up count, req/s, P95, errors,
+//! in-flight); the table scrolls to keep the selected line in view. (Just over 400 lines: one
+//! declaration per column.)
 
 use super::format::{ellipsize, millis, number, percentage};
+use super::rows::Item;
 use super::sanitize::clean;
-use crate::status::snapshot::BackendSnapshot;
+use crate::status::snapshot::{BackendSnapshot, PoolSnapshot, Snapshot};
 use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::Line;
@@ -21,6 +25,8 @@ struct Column {
     priority: u8,
     numeric: bool,
     cell: fn(&BackendSnapshot) -> (String, Style),
+    /// The pool heading's cell in this column (blank where a sum means nothing).
+    pool_cell: fn(&PoolSnapshot) -> (String, Style),
 }
 
 /// In display order. At 80 columns the first seven by priority fit: health, breaker, warm-up,
@@ -32,6 +38,7 @@ const COLUMNS: [Column; 11] = [
         priority: 10,
         numeric: true,
         cell: weight,
+        pool_cell: blank,
     },
     Column {
         title: "eff.w",
@@ -39,6 +46,7 @@ const COLUMNS: [Column; 11] = [
         priority: 11,
         numeric: true,
         cell: effective_weight,
+        pool_cell: blank,
     },
     Column {
         title: "health",
@@ -46,6 +54,7 @@ const COLUMNS: [Column; 11] = [
         priority: 1,
         numeric: false,
         cell: health,
+        pool_cell: pool_up,
     },
     Column {
         title: "breaker",
@@ -53,6 +62,7 @@ const COLUMNS: [Column; 11] = [
         priority: 2,
         numeric: false,
         cell: breaker,
+        pool_cell: blank,
     },
     Column {
         title: "warm-up",
@@ -60,6 +70,7 @@ const COLUMNS: [Column; 11] = [
         priority: 3,
         numeric: false,
         cell: warmup,
+        pool_cell: blank,
     },
     Column {
         title: "req/s",
@@ -67,6 +78,7 @@ const COLUMNS: [Column; 11] = [
         priority: 4,
         numeric: true,
         cell: requests_per_sec,
+        pool_cell: pool_requests_per_sec,
     },
     Column {
         title: "P50 ms",
@@ -74,6 +86,7 @@ const COLUMNS: [Column; 11] = [
         priority: 9,
         numeric: true,
         cell: p50,
+        pool_cell: blank,
     },
     Column {
         title: "P95 ms",
@@ -81,6 +94,7 @@ const COLUMNS: [Column; 11] = [
         priority: 5,
         numeric: true,
         cell: p95,
+        pool_cell: pool_p95,
     },
     Column {
         title: "P99 ms",
@@ -88,6 +102,7 @@ const COLUMNS: [Column; 11] = [
         priority: 8,
         numeric: true,
         cell: p99,
+        pool_cell: blank,
     },
     Column {
         title: "err%",
@@ -95,6 +110,7 @@ const COLUMNS: [Column; 11] = [
         priority: 6,
         numeric: true,
         cell: error_rate,
+        pool_cell: pool_error_rate,
     },
     Column {
         title: "in-flight",
@@ -102,8 +118,42 @@ const COLUMNS: [Column; 11] = [
         priority: 7,
         numeric: true,
         cell: in_flight,
+        pool_cell: pool_in_flight,
     },
 ];
+
+fn blank(_: &PoolSnapshot) -> (String, Style) {
+    plain(String::new())
+}
+
+/// `3/4 up`: green when all are up, yellow when some are, red `0/4 down` when none is.
+fn pool_up(p: &PoolSnapshot) -> (String, Style) {
+    let total = p.backends.len();
+    match p.up {
+        0 => (
+            format!("0/{total} down"),
+            Style::new().fg(Color::Red).bold(),
+        ),
+        up if up >= total => (format!("{up}/{total} up"), Style::new().fg(Color::Green)),
+        up => (format!("{up}/{total} up"), Style::new().fg(Color::Yellow)),
+    }
+}
+
+fn pool_requests_per_sec(p: &PoolSnapshot) -> (String, Style) {
+    plain(number(p.requests_per_sec))
+}
+
+fn pool_p95(p: &PoolSnapshot) -> (String, Style) {
+    plain(millis(p.p95_ms))
+}
+
+fn pool_error_rate(p: &PoolSnapshot) -> (String, Style) {
+    (percentage(p.error_rate), error_style(p.error_rate))
+}
+
+fn pool_in_flight(p: &PoolSnapshot) -> (String, Style) {
+    plain(p.in_flight.to_string())
+}
 
 fn plain(text: String) -> (String, Style) {
     (text, Style::new())
@@ -164,13 +214,16 @@ fn p99(b: &BackendSnapshot) -> (String, Style) {
     plain(millis(b.p99_ms))
 }
 
-fn error_rate(b: &BackendSnapshot) -> (String, Style) {
-    let style = match b.error_rate {
+fn error_style(rate: f64) -> Style {
+    match rate {
         rate if rate >= 0.05 => Style::new().fg(Color::Red),
         rate if rate >= 0.01 => Style::new().fg(Color::Yellow),
         _ => Style::new(),
-    };
-    (percentage(b.error_rate), style)
+    }
+}
+
+fn error_rate(b: &BackendSnapshot) -> (String, Style) {
+    (percentage(b.error_rate), error_style(b.error_rate))
 }
 
 fn in_flight(b: &BackendSnapshot) -> (String, Style) {
@@ -206,9 +259,22 @@ fn aligned(text: String, style: Style, numeric: bool) -> Cell<'static> {
     })
 }
 
-/// The backends table for `area` (borders included), the `selected` row reversed.
+/// The first line shown when `len` lines share `shown` rows: the least scrolling that keeps
+/// the `selected` line in view.
+fn scroll_offset(len: usize, shown: usize, selected: usize) -> usize {
+    if shown == 0 {
+        return 0;
+    }
+    selected
+        .min(len.saturating_sub(1))
+        .saturating_sub(shown - 1)
+}
+
+/// The backends table for `area` (borders included): the lines `items` of `snapshot`, scrolled
+/// so that the `selected` line (reversed) is in view.
 pub(super) fn backends_table(
-    backends: &[BackendSnapshot],
+    snapshot: &Snapshot,
+    items: &[Item],
     selected: usize,
     area: Rect,
 ) -> Table<'static> {
@@ -226,25 +292,32 @@ pub(super) fn backends_table(
     )
     .style(Style::new().fg(Color::DarkGray).bold());
 
-    let rows: Vec<Row> = if backends.is_empty() {
+    let grouped = items.iter().any(|i| matches!(i, Item::Pool(_)));
+    let shown = usize::from(area.height.saturating_sub(3));
+    let offset = scroll_offset(items.len(), shown, selected);
+    let rows: Vec<Row> = if items.is_empty() {
         vec![Row::new(
             [Cell::from("no backends in snapshot").dark_gray()],
         )]
     } else {
-        backends
+        items
             .iter()
             .enumerate()
-            .map(|(i, backend)| {
-                // §17: a named pool's backends read `pool/URL` (the default pool's, the URL).
-                let name = match backend.pool.as_str() {
-                    "" | "default" => clean(&backend.url),
-                    pool => clean(&format!("{pool}/{}", backend.url)),
+            .skip(offset)
+            .take(shown.max(1))
+            .map(|(i, item)| {
+                let row = match *item {
+                    Item::Pool(p) => {
+                        let pool = &snapshot.pools[p];
+                        // Collapsed: its backends do not follow its heading.
+                        let expanded = matches!(items.get(i + 1),
+                            Some(Item::Backend(b)) if snapshot.backends[*b].pool == pool.name);
+                        pool_row(pool, expanded, &columns, url_width)
+                    }
+                    Item::Backend(b) => {
+                        backend_row(&snapshot.backends[b], grouped, &columns, url_width)
+                    }
                 };
-                let url = Cell::from(ellipsize(&name, url_width));
-                let row = Row::new(std::iter::once(url).chain(columns.iter().map(|c| {
-                    let (text, style) = (c.cell)(backend);
-                    aligned(text, style, c.numeric)
-                })));
                 if i == selected {
                     row.reversed()
                 } else {
@@ -256,16 +329,61 @@ pub(super) fn backends_table(
 
     let widths = std::iter::once(Constraint::Fill(1))
         .chain(columns.iter().map(|c| Constraint::Length(c.width)));
-    let shown = usize::from(area.height.saturating_sub(3));
-    let title = if backends.len() > shown {
-        format!(" Backends ({}, {shown} shown) ", backends.len())
+    let count = snapshot.backends.len();
+    let pools = items.iter().filter(|i| matches!(i, Item::Pool(_))).count();
+    let mut title = if grouped {
+        format!(" Backends ({count} in {pools} pools) ")
     } else {
-        format!(" Backends ({}) ", backends.len())
+        format!(" Backends ({count}) ")
     };
+    if items.len() > shown {
+        let last = (offset + shown).min(items.len());
+        title.push_str(&format!("lines {}-{last} of {} ", offset + 1, items.len()));
+    }
     Table::new(rows, widths)
         .header(header)
         .column_spacing(SPACING)
         .block(Block::bordered().title(title))
+}
+
+/// A backend's line: its URL (indented under its pool's heading when `grouped`), then the
+/// visible columns.
+fn backend_row(
+    backend: &BackendSnapshot,
+    grouped: bool,
+    columns: &[&Column],
+    url_width: usize,
+) -> Row<'static> {
+    let name = if grouped {
+        format!("  {}", clean(&backend.url))
+    } else {
+        clean(&backend.url)
+    };
+    let url = Cell::from(ellipsize(&name, url_width));
+    Row::new(std::iter::once(url).chain(columns.iter().map(|c| {
+        let (text, style) = (c.cell)(backend);
+        aligned(text, style, c.numeric)
+    })))
+}
+
+/// A pool's heading line: `▾ name` (`▸ name` when collapsed), then its sums in the visible
+/// columns.
+fn pool_row(
+    pool: &PoolSnapshot,
+    expanded: bool,
+    columns: &[&Column],
+    url_width: usize,
+) -> Row<'static> {
+    let marker = if expanded { '▾' } else { '▸' };
+    let name = Cell::from(ellipsize(
+        &format!("{marker} {}", clean(&pool.name)),
+        url_width,
+    ));
+    Row::new(std::iter::once(name).chain(columns.iter().map(|c| {
+        let (text, style) = (c.pool_cell)(pool);
+        aligned(text, style, c.numeric)
+    })))
+    .bold()
 }
 
 #[cfg(test)]
