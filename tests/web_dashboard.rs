@@ -1,7 +1,8 @@
 //! The web dashboard (SPEC §14.1) in a real headless Chromium, driven over WebDriver
 //! (Debian's `chromium` and `chromium-driver`, installed by `.ci/run`) against the real binary.
 //! The first test also takes the screenshot the README shows (`docs/web-dashboard.png`, rewritten
-//! with `AEGIS_BLESS=1`; otherwise `target/web-dashboard.png`).
+//! with `AEGIS_BLESS=1`; otherwise `target/web-dashboard.png`). (Over 400 lines: the WebDriver
+//! harness, `Browser`, sits beside the three scenarios it drives.)
 
 mod common;
 
@@ -143,6 +144,16 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// No error or warning on the console since the last read.
+    fn assert_quiet_console(&self) {
+        let severe: Vec<_> = self
+            .console()
+            .into_iter()
+            .filter(|(level, _)| level == "SEVERE" || level == "WARNING")
+            .collect();
+        assert!(severe.is_empty(), "console errors: {severe:?}");
+    }
+
     fn screenshot(&self) -> Vec<u8> {
         self.runtime
             .block_on(self.client().screenshot())
@@ -243,12 +254,7 @@ fn web_dashboard_shows_backends_live_with_csp_and_drains_with_the_token() {
         "web dashboard rendered with data within {} ms of navigation",
         browser.js("return Math.round(performance.now());")
     );
-    let severe: Vec<_> = browser
-        .console()
-        .into_iter()
-        .filter(|(level, _)| level == "SEVERE" || level == "WARNING")
-        .collect();
-    assert!(severe.is_empty(), "console errors: {severe:?}");
+    browser.assert_quiet_console();
     // The policy is in force: a script added inline does not run.
     browser.js(
         "const s = document.createElement('script'); s.textContent = 'window.inline = 1'; \
@@ -341,4 +347,105 @@ fn hostile_strings_show_as_text_in_the_cluster_panel_and_events() {
         0
     );
     assert_eq!(browser.js("return window.pwned === undefined;"), true);
+}
+
+/// `GET /` with this Host on a connection of its own.
+fn get_host(aegis: &Aegis, host: &str) -> u16 {
+    let mut conn = common::http::Connection::open(aegis.addr()).expect("connect");
+    let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    conn.exchange(request.as_bytes())
+        .expect("a response")
+        .status
+}
+
+#[test]
+fn web_dashboard_draws_a_section_per_pool_and_shows_a_pool_all_down() {
+    let api = [FakeBackend::start("api1"), FakeBackend::start("api2")].map(Result::unwrap);
+    let www = [FakeBackend::start("www1"), FakeBackend::start("www2")].map(Result::unwrap);
+    for backend in &www {
+        backend.set_health_status(500);
+    }
+    let token = token_file("p00ls");
+    let aegis = Aegis::start(
+        &[],
+        &format!(
+            "admin:\n  token_file: {}\npools:\n  api:\n    backends: [{{url: \"{}\"}}, {{url: \"{}\"}}]\n  www:\n    backends: [{{url: \"{}\"}}, {{url: \"{}\"}}]\nroutes:\n  - {{host: api.example.com, pool: api}}\n  - {{host: www.example.com, pool: www}}\n",
+            token.display(),
+            api[0].url(),
+            api[1].url(),
+            www[0].url(),
+            www[1].url()
+        ),
+    );
+    for _ in 0..20 {
+        assert_eq!(get_host(&aegis, "api.example.com"), 200);
+    }
+    let browser = Browser::start();
+    browser.goto(&format!("http://{}/", aegis.admin_addr()));
+    let (api_css, www_css) = (
+        r#"#pools details.pool[data-pool="api"]"#,
+        r#"#pools details.pool[data-pool="www"]"#,
+    );
+    // One section per pool (the unused default pool has none), each with its own backends.
+    let api_text = browser.wait_text(api_css, |t| {
+        t.contains("2/2 up") && t.contains("P95 ") && !t.contains("P95 - ms")
+    });
+    assert!(
+        api_text.contains(&api[0].url()) && api_text.contains(&api[1].url()),
+        "{api_text}"
+    );
+    assert!(!api_text.contains(&www[0].url()), "{api_text}");
+    let www_text = browser.wait_text(www_css, |t| t.contains("all down (0/2 up)"));
+    assert!(
+        www_text.contains(&www[0].url()) && www_text.contains(&www[1].url()),
+        "{www_text}"
+    );
+    assert_eq!(
+        browser.js("return document.querySelectorAll('#pools details.pool').length;"),
+        2
+    );
+    let state = |css: &str| {
+        browser.js(&format!(
+            "return document.querySelector({}).dataset.state;",
+            serde_json::Value::String(css.into())
+        ))
+    };
+    assert_eq!(state(www_css), "down");
+    assert_eq!(state(api_css), "up");
+    // Each unhealthy backend says so in its row; the flat table is hidden.
+    let www_rows = format!("{www_css} tbody");
+    assert_eq!(browser.text(&www_rows).matches("unhealthy").count(), 2);
+    assert_eq!(
+        browser.js("return document.getElementById('backends').hidden;"),
+        true
+    );
+    assert!(browser.text("#backend-count").contains("4 in 2 pools"));
+
+    // Folding a pool holds across polls (the uptime moves on meanwhile).
+    browser.click(&format!("{www_css} summary"));
+    let open = format!("return document.querySelector('{www_css}').open;");
+    assert_eq!(browser.js(&open), false);
+    let before = browser.text("#summary");
+    browser.wait_text("#summary", |t| t != before);
+    browser.wait_text(www_css, |t| t.contains("all down"));
+    assert_eq!(browser.js(&open), false);
+    browser.click(&format!("{www_css} summary"));
+    assert_eq!(browser.js(&open), true);
+
+    // A pool section's Drain button drains that backend.
+    browser.click(&format!("{api_css} tbody tr:nth-child(2) button"));
+    browser.type_into("#token", "p00ls");
+    browser.click("#token-ok");
+    browser.wait_text(&format!("{api_css} tbody tr:nth-child(2)"), |t| {
+        t.contains("drained")
+    });
+    browser.wait_text(api_css, |t| t.contains("1/2 up"));
+    // For a look (not compared): the pools as drawn.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::write(
+        root.join("target/web-dashboard-pools.png"),
+        browser.screenshot(),
+    )
+    .expect("write the screenshot");
+    browser.assert_quiet_console();
 }

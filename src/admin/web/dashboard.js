@@ -9,6 +9,8 @@
   let asking = null;
   let declined = false;
   let last = null;
+  // Pools the operator folded (by name), kept across polls.
+  const collapsed = new Set();
 
   function el(tag, text, cls) {
     const node = document.createElement(tag);
@@ -109,7 +111,7 @@
       " · " + t.requests + " requests · " + num(t.requests_per_sec) + " req/s · in-flight " +
       t.in_flight + " · websockets " + (t.websocket_tunnels || 0) + " · " + classes + " · refused " + refused + (s.draining ? " · DRAINING" : "");
     renderConfig(s.config);
-    renderBackends(s.backends);
+    renderBackends(s.backends, s.pools || []);
     renderRate(s.rate_limit);
     renderCluster(s.cluster);
     renderAcme(s.acme || []);
@@ -140,32 +142,72 @@
     return b.healthy ? el("td", "healthy", "ok") : el("td", "unhealthy", "bad");
   }
 
-  function renderBackends(backends) {
+  const errClass = (rate) => (rate >= 0.05 ? "bad" : rate >= 0.01 ? "warn" : "");
+
+  // With named pools (§17) the backends are drawn in one section per pool, headed by the pool's
+  // name, up count, req/s, P95 and error rate; with only the default pool, in one table as before.
+  // A pool without backends (an unused default) gets no section.
+  function renderBackends(backends, pools) {
     $("backend-count").textContent = "(" + backends.length + ")";
-    const rows = backends.map((b) => {
-      const tr = el("tr");
-      tr.dataset.id = b.id;
-      const breaker = { closed: "ok", "half-open": "warn", open: "bad" }[b.breaker] || "";
-      const err = b.error_rate >= 0.05 ? "bad" : b.error_rate >= 0.01 ? "warn" : "";
-      // A named pool's backends read pool/URL (§17); the default pool's, the URL.
-      const name = b.pool && b.pool !== "default" ? b.pool + "/" + b.url : b.url;
-      tr.append(
-        el("td", name), stateCell(b), el("td", b.breaker, breaker),
-        el("td", b.warmup_percent + "%", b.warmup_percent < 100 ? "warn" : ""),
-        el("td", b.weight, "n"), el("td", num(b.effective_weight), "n"),
-        el("td", num(b.requests_per_sec), "n"), el("td", ms(b.p50_ms), "n"),
-        el("td", ms(b.p95_ms), "n"), el("td", ms(b.p99_ms), "n"),
-        el("td", (b.error_rate * 100).toFixed(1), "n " + err), el("td", b.in_flight, "n"));
-      const action = b.admin_state === "drained" ? "enable" : "drain";
-      const button = el("button", action === "drain" ? "Drain" : "Enable");
-      button.dataset.action = action;
-      button.onclick = () => act(b.id, action);
-      const cell = el("td");
-      if (/^[A-Za-z0-9.:\[\]_-]+$/.test(b.id || "")) cell.append(button);
-      tr.append(cell);
-      return tr;
+    const grouped = pools.some((p) => p.name !== "default");
+    $("backends").hidden = grouped;
+    $("pools").hidden = !grouped;
+    if (!grouped) {
+      $("backends").tBodies[0].replaceChildren(...backends.map(backendRow));
+      $("pools").replaceChildren();
+      return;
+    }
+    $("backends").tBodies[0].replaceChildren();
+    $("backend-count").textContent = "(" + backends.length + " in " + pools.filter((p) => p.backends.length).length + " pools)";
+    const sections = pools.filter((p) => p.backends.length).map((p) => {
+      const mine = backends.filter((b) => b.pool === p.name);
+      const total = p.backends.length;
+      const state = p.up === 0 ? "bad" : p.up < total ? "warn" : "ok";
+      const details = el("details", null, "pool");
+      details.dataset.pool = p.name;
+      // all up, some down, all down (a class would colour the whole section)
+      details.dataset.state = { ok: "up", warn: "degraded", bad: "down" }[state];
+      details.open = !collapsed.has(p.name);
+      details.ontoggle = () => (details.open ? collapsed.delete(p.name) : collapsed.add(p.name));
+      const summary = el("summary");
+      summary.append(el("strong", p.name, "name"),
+        el("span", p.up === 0 ? "all down (0/" + total + " up)" : p.up + "/" + total + " up", "up " + state),
+        el("span", num(p.requests_per_sec) + " req/s", "rps"),
+        el("span", "P95 " + ms(p.p95_ms) + " ms", "p95"),
+        el("span", "err " + ((p.error_rate || 0) * 100).toFixed(1) + "%", "err " + errClass(p.error_rate || 0)));
+      if (p.adaptive) {
+        const a = p.adaptive;
+        summary.append(el("span", "adaptive " + num(a.rate) + "/s (" + a.last_decision + ")", "adaptive"));
+      }
+      const table = el("table", null, "backends");
+      table.append($("backends").tHead.cloneNode(true), el("tbody"));
+      table.tBodies[0].append(...mine.map(backendRow));
+      details.append(summary, table);
+      return details;
     });
-    $("backends").tBodies[0].replaceChildren(...rows);
+    $("pools").replaceChildren(...sections);
+  }
+
+  function backendRow(b) {
+    const tr = el("tr");
+    tr.dataset.id = b.id;
+    const breaker = { closed: "ok", "half-open": "warn", open: "bad" }[b.breaker] || "";
+    const err = errClass(b.error_rate);
+    tr.append(
+      el("td", b.url), stateCell(b), el("td", b.breaker, breaker),
+      el("td", b.warmup_percent + "%", b.warmup_percent < 100 ? "warn" : ""),
+      el("td", b.weight, "n"), el("td", num(b.effective_weight), "n"),
+      el("td", num(b.requests_per_sec), "n"), el("td", ms(b.p50_ms), "n"),
+      el("td", ms(b.p95_ms), "n"), el("td", ms(b.p99_ms), "n"),
+      el("td", (b.error_rate * 100).toFixed(1), "n " + err), el("td", b.in_flight, "n"));
+    const action = b.admin_state === "drained" ? "enable" : "drain";
+    const button = el("button", action === "drain" ? "Drain" : "Enable");
+    button.dataset.action = action;
+    button.onclick = () => act(b.id, action);
+    const cell = el("td");
+    if (/^[A-Za-z0-9.:\[\]_-]+$/.test(b.id || "")) cell.append(button);
+    tr.append(cell);
+    return tr;
   }
 
   function pairs(dl, entries) {
