@@ -5,7 +5,7 @@
 use crate::acme::Acme;
 use crate::admin::auth::AdminAuth;
 use crate::admin::{Admin, AdminService};
-use crate::balance::health::HealthService;
+use crate::balance::health::HealthChecks;
 use crate::balance::{AdminState, Pools, UpstreamPool};
 use crate::capacity::Capacity;
 use crate::cluster::{Cluster, ClusterService};
@@ -81,8 +81,8 @@ impl Components {
         let config = &*handle.current();
         let capacity = Arc::new(capacity);
         let events = Arc::new(EventLog::new());
-        let pools = Arc::new(Pools::new(config, events.clone()));
-        let pool = pools.default_pool().clone();
+        let pools = Arc::new(Pools::new(&handle.current(), events.clone()));
+        let pool = pools.default_pool();
         let lifecycle = Lifecycle::new();
         let metrics = Arc::new(Metrics::new());
         let cluster = config.cluster.enabled().then(|| {
@@ -225,18 +225,16 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     ));
     components.observer.attach_config(reloader.clone());
 
-    // One health loop per pool, each with its pool's settings (§17).
-    for pool in components.pools.all() {
-        let health = HealthService::new(
-            pool.clone(),
-            components.capacity.clone(),
-            components.config.clone(),
-        );
-        server.add_service(background_service(
-            &format!("health checks {}", pool.name),
-            health,
-        ));
-    }
+    // One health loop per pool, each with its pool's settings (§17); a reload starts and stops
+    // pools' loops.
+    server.add_service(background_service(
+        "health checks",
+        HealthChecks {
+            pools: components.pools.clone(),
+            capacity: components.capacity.clone(),
+            config: components.config.clone(),
+        },
+    ));
     server.add_service(background_service(
         "sampler",
         SamplerService(components.observer.clone()),

@@ -6,12 +6,11 @@
 mod common;
 
 use common::http::{self, Connection};
+use common::load::Load;
 use common::tls::{self, TestCa};
 use common::{token_file, wait_until, Aegis};
 use fake_backends::FakeBackend;
 use serde_yaml::Value;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn backend(name: &str) -> FakeBackend {
@@ -60,20 +59,6 @@ fn post_reload_with(aegis: &Aegis, headers: &str) -> http::Response {
     http::raw(aegis.admin_addr(), request.as_bytes()).expect("the admin listener answers")
 }
 
-/// `SIGHUP`, then waits for `/status` to report the reload; returns its `last_reload`.
-fn sighup(aegis: &Aegis) -> serde_json::Value {
-    let before = aegis.status()["config"]["reloads"].as_u64().unwrap();
-    aegis.signal("HUP");
-    let mut last = serde_json::Value::Null;
-    let reported = wait_until(Duration::from_secs(20), || {
-        let status = aegis.status();
-        last = status["config"]["last_reload"].clone();
-        status["config"]["reloads"].as_u64().unwrap() > before
-    });
-    assert!(reported, "no reload reported; output:\n{}", aegis.output());
-    last
-}
-
 fn backend_named<'a>(status: &'a serde_json::Value, url: &str) -> Option<&'a serde_json::Value> {
     status["backends"]
         .as_array()
@@ -82,80 +67,11 @@ fn backend_named<'a>(status: &'a serde_json::Value, url: &str) -> Option<&'a ser
         .find(|b| b["url"] == url)
 }
 
-/// Keep-alive clients sending `GET /` until stopped, counting what did not come back 200.
-struct Load {
-    stop: Arc<AtomicBool>,
-    sent: Arc<AtomicU64>,
-    failures: Arc<Mutex<Vec<String>>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(aegis: &Aegis, clients: usize) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let sent = Arc::new(AtomicU64::new(0));
-        let failures = Arc::new(Mutex::new(Vec::new()));
-        let threads = (0..clients)
-            .map(|_| {
-                let (stop, sent, failures) = (stop.clone(), sent.clone(), failures.clone());
-                let addr = aegis.addr();
-                std::thread::spawn(move || {
-                    let mut conn = Connection::open(addr).expect("connects");
-                    while !stop.load(Ordering::Relaxed) {
-                        let failure = match conn.get("/") {
-                            Ok(resp) if resp.status == 200 => None,
-                            Ok(resp) => Some(format!("{} {}", resp.status, resp.text())),
-                            Err(e) => {
-                                conn = Connection::open(addr).expect("reconnects");
-                                Some(format!("connection: {e}"))
-                            }
-                        };
-                        sent.fetch_add(1, Ordering::Relaxed);
-                        if let Some(failure) = failure {
-                            failures.lock().unwrap().push(failure);
-                        }
-                    }
-                })
-            })
-            .collect();
-        Load {
-            stop,
-            sent,
-            failures,
-            threads,
-        }
-    }
-
-    fn sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
-    }
-
-    /// Waits until `n` more requests have been answered.
-    fn wait_for(&self, n: u64) {
-        let target = self.sent() + n;
-        assert!(
-            wait_until(Duration::from_secs(30), || self.sent() >= target),
-            "the load stalled at {} requests",
-            self.sent()
-        );
-    }
-
-    /// Stops the clients; returns (requests sent, failures).
-    fn stop(self) -> (u64, Vec<String>) {
-        self.stop.store(true, Ordering::Relaxed);
-        for thread in self.threads {
-            thread.join().expect("a load thread");
-        }
-        let failures = self.failures.lock().unwrap().clone();
-        (self.sent.load(Ordering::Relaxed), failures)
-    }
-}
-
 #[test]
 fn twenty_reloads_under_load_fail_no_request_and_shares_follow_the_new_weights() {
     let (a, b, c, d) = (backend("a"), backend("b"), backend("c"), backend("d"));
     let aegis = start(&[(a.url(), 1), (b.url(), 1), (c.url(), 1)], "");
-    let load = Load::start(&aegis, 4);
+    let load = Load::start(aegis.addr(), &[("test.local", "*"); 4]);
     load.wait_for(200);
     for i in 0..20 {
         // Odd reloads remove c, add d and reweight a; even ones go back.
@@ -169,7 +85,7 @@ fn twenty_reloads_under_load_fail_no_request_and_shares_follow_the_new_weights()
             assert_eq!(resp.status, 200, "{}", resp.text());
             resp.json()["result"].clone()
         } else {
-            sighup(&aegis)["result"].clone()
+            aegis.sighup()["result"].clone()
         };
         assert_eq!(result, "applied", "reload {i}; output:\n{}", aegis.output());
         load.wait_for(100);

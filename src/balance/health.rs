@@ -9,8 +9,12 @@
 //! a reload that adds backends wakes it for a pass at once (their first probe lets them join).
 //! The registry's targets are keyed by the backend's serial, not its address, so a kept backend
 //! keeps its probe history even if its host now resolves elsewhere.
+//!
+//! One loop per pool, each a task of the one [`HealthChecks`] background service, which starts
+//! the loop of a pool a reload adds and stops (aborts) the loop of a pool a reload removes: the
+//! number of loops is the number of pools in force.
 
-use super::{Backend, UpstreamPool};
+use super::{Backend, Pools, UpstreamPool};
 use crate::capacity::{Capacity, LocalResource};
 use crate::config::{ConfigHandle, HealthCheckSettings};
 use arc_swap::ArcSwap;
@@ -180,7 +184,7 @@ impl ServiceDiscovery for Members {
     }
 }
 
-/// The health-check background service.
+/// The health checks of one pool: its loop runs as a task of [`HealthChecks`].
 pub struct HealthService {
     probes: Arc<ArcSwap<Probes>>,
     pool: Arc<UpstreamPool>,
@@ -235,19 +239,61 @@ impl HealthService {
         }
         settings
     }
-}
 
-#[async_trait]
-impl BackgroundService for HealthService {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
+    /// Probes the pool's members every interval, or at once when a reload added backends,
+    /// until the task is aborted.
+    async fn run(self) {
         loop {
             let settings = self.refresh().await;
             self.registry.run_health_check(true).await;
             tokio::select! {
                 _ = tokio::time::sleep(settings.interval) => {}
                 _ = self.pool.probe_now.notified() => {}
+            }
+        }
+    }
+}
+
+/// The health-check background service: one loop per pool in force.
+pub struct HealthChecks {
+    pub pools: Arc<Pools>,
+    pub capacity: Arc<Capacity>,
+    pub config: Arc<ConfigHandle>,
+}
+
+#[async_trait]
+impl BackgroundService for HealthChecks {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut loops: Vec<(Arc<UpstreamPool>, tokio::task::JoinHandle<()>)> = Vec::new();
+        loop {
+            let pools = self.pools.all();
+            // A removed pool's loop stops; its requests under way finish without probes.
+            loops.retain(|(pool, task)| {
+                let kept = pools.iter().any(|p| Arc::ptr_eq(p, pool));
+                if !kept {
+                    task.abort();
+                    log::info!("health checks of pool {} stopped", pool.name);
+                }
+                kept
+            });
+            for pool in pools {
+                if !loops.iter().any(|(p, _)| Arc::ptr_eq(p, &pool)) {
+                    let health = HealthService::new(
+                        pool.clone(),
+                        self.capacity.clone(),
+                        self.config.clone(),
+                    );
+                    loops.push((pool, tokio::spawn(health.run())));
+                }
+            }
+            // `notify_one` keeps a permit: a reload between `all()` and here is not missed.
+            tokio::select! {
+                _ = self.pools.changed.notified() => {}
                 _ = shutdown.changed() => break,
             }
+        }
+        for (_, task) in loops {
+            task.abort();
         }
         log::info!("health checks stopped");
     }

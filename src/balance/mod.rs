@@ -11,7 +11,7 @@
 //! ([`UpstreamPool::reconfigure`]) publishes new members that keep the state of every backend
 //! whose URL stays. A request that chose a removed backend holds it (an `Arc`) until it ends.
 //!
-//! Just over 400 lines: the pool's selection, outcomes, flips and schedule rebuilds share its
+//! About 450 lines: the pool's selection, outcomes, flips and schedule rebuilds share its
 //! locks and atomics and read best in one file.
 
 pub mod backend;
@@ -24,7 +24,7 @@ pub use backend::{backend_id, AdminState, Backend, BackendState};
 pub use pools::Pools;
 
 use crate::breaker::{Outcome, Ticket, Transition};
-use crate::config::{Config, PoolId, PoolRef, DEFAULT_POOL};
+use crate::config::{Config, PoolId, PoolRef, DEFAULT_POOL_NAME};
 use crate::events::{Event, EventLog};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
@@ -69,8 +69,8 @@ struct Members {
 /// One pool (§17; without `routes` the only one, `default`): the backends and the schedule
 /// over them. Shared by the proxy, the health checks and reload.
 pub struct UpstreamPool {
-    /// The pool's id and name in the configuration (`default` for the top-level `backends`).
-    pub id: PoolId,
+    /// The pool's name in the configuration (`default` for the top-level `backends`): what
+    /// keeps it across reloads (its id may change when a reload adds or removes a pool).
     pub name: String,
     members: ArcSwap<Members>,
     cursor: AtomicUsize,
@@ -99,16 +99,25 @@ pub struct MembershipChange {
     pub removed: Vec<String>,
     /// `(url, old weight, new weight)`.
     pub reweighted: Vec<(String, u32, u32)>,
+    /// Pools a reload added and removed, by name ([`Pools::reconfigure`]).
+    pub pools_added: Vec<String>,
+    pub pools_removed: Vec<String>,
 }
 
 impl UpstreamPool {
     /// Builds the default pool from a resolved config: every backend starts healthy at full
     /// weight.
     pub fn new(config: &Config, events: Arc<EventLog>) -> Self {
-        Self::build(config, DEFAULT_POOL, events, Arc::new(AtomicU64::new(0)))
+        Self::build(
+            config,
+            crate::config::DEFAULT_POOL,
+            events,
+            Arc::new(AtomicU64::new(0)),
+        )
     }
 
-    /// Builds pool `id` of a resolved config; `serials` numbers backends across pools.
+    /// Builds pool `id` of a resolved config at startup, every backend healthy at full weight;
+    /// `serials` numbers backends across pools.
     pub fn build(
         config: &Config,
         id: PoolId,
@@ -116,27 +125,12 @@ impl UpstreamPool {
         serials: Arc<AtomicU64>,
     ) -> Self {
         let settings = config.pool(id);
-        let pool = UpstreamPool {
-            id,
-            name: settings.map_or_else(String::new, |p| p.name.to_string()),
-            members: ArcSwap::from_pointee(Members {
-                backends: Vec::new(),
-                schedule: Vec::new(),
-            }),
-            cursor: AtomicUsize::new(0),
-            next_half_open: AtomicU64::new(u64::MAX),
-            epoch: Instant::now(),
-            rebuild: Mutex::new(()),
+        let pool = UpstreamPool::empty(
+            settings.map_or(DEFAULT_POOL_NAME, |p| p.name),
+            settings.map_or(config.health_check.interval, |p| p.health_check.interval),
             events,
-            health_interval: AtomicU64::new(
-                settings
-                    .map_or(config.health_check.interval, |p| p.health_check.interval)
-                    .as_nanos() as u64,
-            ),
             serials,
-            probe_now: tokio::sync::Notify::new(),
-            adaptive_scale: AtomicU64::new(1f64.to_bits()),
-        };
+        );
         let backends = settings
             .iter()
             .flat_map(|p| p.backends.iter().map(move |spec| (p, spec)))
@@ -149,15 +143,47 @@ impl UpstreamPool {
         pool
     }
 
-    /// This pool's settings in `config` (none when the configuration no longer has it).
+    /// A pool named `name` without backends yet (a reload adding a pool fills it with
+    /// [`Self::reconfigure`], so its backends join as a reload's added backends do).
+    pub fn empty(
+        name: &str,
+        health_interval: Duration,
+        events: Arc<EventLog>,
+        serials: Arc<AtomicU64>,
+    ) -> Self {
+        UpstreamPool {
+            name: name.to_string(),
+            members: ArcSwap::from_pointee(Members {
+                backends: Vec::new(),
+                schedule: Vec::new(),
+            }),
+            cursor: AtomicUsize::new(0),
+            next_half_open: AtomicU64::new(u64::MAX),
+            epoch: Instant::now(),
+            rebuild: Mutex::new(()),
+            events,
+            health_interval: AtomicU64::new(health_interval.as_nanos() as u64),
+            serials,
+            probe_now: tokio::sync::Notify::new(),
+            adaptive_scale: AtomicU64::new(1f64.to_bits()),
+        }
+    }
+
+    /// Whether this is pool 0, `default` (no named pool may be called `default`).
+    pub fn is_default(&self) -> bool {
+        self.name == DEFAULT_POOL_NAME
+    }
+
+    /// This pool's settings in `config`, by name (none when the configuration no longer has
+    /// it).
     pub fn settings<'c>(&self, config: &'c Config) -> Option<PoolRef<'c>> {
-        config.pool(self.id).filter(|p| p.name == self.name)
+        config.all_pools().find(|p| p.name == self.name)
     }
 
     /// How events and logs name a backend of this pool: its URL in the default pool,
     /// `pool/URL` in a named one.
     pub fn label(&self, backend: &Backend) -> String {
-        if self.id == DEFAULT_POOL {
+        if self.is_default() {
             backend.spec.url.clone()
         } else {
             format!("{}/{}", self.name, backend.spec.url)

@@ -113,6 +113,7 @@ fn reconfigure_keeps_state_by_url_and_applies_weights_at_once() {
             added: vec![url("d")],
             removed: vec![url("c")],
             reweighted: vec![(url("b"), 1, 3)],
+            ..MembershipChange::default()
         }
     );
     // The kept backend's breaker is still open and its counters go on.

@@ -13,7 +13,7 @@ use super::pool_scale::PoolLoop;
 use super::RateLimiter;
 use crate::balance::{Backend, Pools};
 use crate::breaker::BreakerState;
-use crate::config::{AdaptiveSettings, Config, ConfigHandle, DEFAULT_POOL};
+use crate::config::{AdaptiveSettings, Config, ConfigHandle};
 use crate::events::{Event, EventLog};
 use crate::metrics::histogram::{difference, quantile_ms};
 use async_trait::async_trait;
@@ -237,7 +237,7 @@ impl AdaptiveService {
                         reason: evaluation.reason.clone(),
                     });
                 }
-                if pool.id == DEFAULT_POOL {
+                if pool.is_default() {
                     self.limiter.set_rate(evaluation.rate);
                     status.push(evaluation, p95);
                 }

@@ -37,7 +37,10 @@ impl AegisProxy {
             },
         };
         if pool != DEFAULT_POOL {
-            ctx.pool = self.pools.get(pool).cloned();
+            // Always found: the pools of every configuration a request can hold are kept
+            // (`balance::pools`). Were it not, the request would be refused, not misrouted.
+            ctx.pool = self.pools.get(&ctx.config, pool);
+            return ctx.pool.is_some();
         }
         true
     }

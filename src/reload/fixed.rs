@@ -53,14 +53,6 @@ pub fn refused(old: &Config, new: &Config) -> Vec<ConfigError> {
             old.adaptive.evaluation_interval != new.adaptive.evaluation_interval,
         );
     }
-    // The set of pools is fixed while Aegis runs (each has its own health loop); their
-    // backends and settings, and the routes, reload.
-    let names = |c: &Config| {
-        c.all_pools()
-            .map(|p| p.name.to_string())
-            .collect::<Vec<_>>()
-    };
-    differs("pools", names(old) != names(new));
     if implicit_listener(old) && implicit_listener(new) {
         // No `listeners` section: its one listener is `server.address:port`, named above.
     } else if old.listeners.len() != new.listeners.len() {

@@ -197,6 +197,8 @@ impl Reloader {
                 .collect();
             resolver.set_files(certificates);
         }
+        // The new pools are published before the configuration whose routes name them.
+        let new = Arc::new(new);
         let change = self.pool.reconfigure(&new);
         self.limiter.reconfigure(
             &old.rate_limit,
@@ -208,7 +210,7 @@ impl Reloader {
         if !crate::logging::apply(&new.logging) && new.logging.level != old.logging.level {
             log::info!("logging.level changed, but --log-level or RUST_LOG decides the level");
         }
-        self.config.store(Arc::new(new));
+        self.config.store(new);
         change
     }
 
@@ -241,6 +243,12 @@ impl ConfigSource for Reloader {
 /// What a reload did to the backends, for its event.
 fn describe(change: &MembershipChange) -> String {
     let mut parts = Vec::new();
+    if !change.pools_added.is_empty() {
+        parts.push(format!("added pool {}", change.pools_added.join(", ")));
+    }
+    if !change.pools_removed.is_empty() {
+        parts.push(format!("removed pool {}", change.pools_removed.join(", ")));
+    }
     if !change.added.is_empty() {
         parts.push(format!("added {}", change.added.join(", ")));
     }

@@ -235,6 +235,26 @@ impl Aegis {
         assert!(status.success(), "kill -{signal} failed");
     }
 
+    /// Sends `SIGHUP` (reload, §12.1), then waits for `/status` to report the reload; returns
+    /// its `last_reload`.
+    pub fn sighup(&self) -> serde_json::Value {
+        let before = self.status()["config"]["reloads"].as_u64().unwrap();
+        self.signal("HUP");
+        let mut last = serde_json::Value::Null;
+        let reported = wait_until(Duration::from_secs(20), || {
+            let status = self.status();
+            last = status["config"]["last_reload"].clone();
+            status["config"]["reloads"].as_u64().unwrap() > before
+        });
+        assert!(
+            reported,
+            "no reload reported; output:
+{}",
+            self.output()
+        );
+        last
+    }
+
     /// Sends SIGTERM and waits until `/healthz` says 503 (draining); returns when the signal was
     /// sent.
     pub fn terminate_and_wait_draining(&self) -> std::time::Instant {

@@ -1,12 +1,13 @@
 //! Keep-alive load loops for the tests that change a running Aegis under traffic (a graceful
-//! upgrade, a backend killed): each loop counts its answers until told to stop. Loopback only,
+//! upgrade, a backend killed, a reload): each loop counts its answers until told to stop. Loopback only,
 //! bounded in time.
 
 use super::http::read_response;
+use super::http::{Connection, Response};
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -113,4 +114,87 @@ pub fn collect(handles: Vec<JoinHandle<Tally>>) -> Tally {
             all.errors.extend(one.errors);
             all
         })
+}
+
+/// Keep-alive clients sending `GET /` to each host until stopped, counting what did not come
+/// back 200 from that host's backend (a reload under traffic: nothing may fail).
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+    failures: Arc<Mutex<Vec<String>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    /// One client per `(host, the backend name that must answer, or "*" for any)`.
+    pub fn start(addr: SocketAddr, targets: &[(&str, &str)]) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicU64::new(0));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let threads = targets
+            .iter()
+            .map(|(host, expected)| {
+                let (stop, sent, failures) = (stop.clone(), sent.clone(), failures.clone());
+                let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+                let expected = expected.to_string();
+                std::thread::spawn(move || {
+                    let mut conn = Connection::open(addr).expect("connects");
+                    let deadline = Instant::now() + MAX_RUN;
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                        let failure = match conn.exchange(request.as_bytes()) {
+                            Ok(resp)
+                                if resp.status == 200
+                                    && (expected == "*" || backend(&resp) == expected) =>
+                            {
+                                None
+                            }
+                            Ok(resp) => Some(format!("{} {}", backend(&resp), resp.text())),
+                            Err(e) => {
+                                conn = Connection::open(addr).expect("reconnects");
+                                Some(format!("connection: {e}"))
+                            }
+                        };
+                        sent.fetch_add(1, Ordering::Relaxed);
+                        if let Some(failure) = failure {
+                            failures.lock().unwrap().push(failure);
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            sent,
+            failures,
+            threads,
+        }
+    }
+
+    /// Waits until `n` more requests have been answered.
+    pub fn wait_for(&self, n: u64) {
+        let target = self.sent.load(Ordering::Relaxed) + n;
+        assert!(
+            super::wait_until(Duration::from_secs(30), || self
+                .sent
+                .load(Ordering::Relaxed)
+                >= target),
+            "the load stalled"
+        );
+    }
+
+    /// Stops the clients; returns (requests sent, failures).
+    pub fn stop(self) -> (u64, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads {
+            thread.join().expect("a load thread");
+        }
+        let failures = self.failures.lock().unwrap().clone();
+        (self.sent.load(Ordering::Relaxed), failures)
+    }
+}
+
+/// Which backend answered (`X-Backend`), or the status when Aegis answered itself.
+fn backend(resp: &Response) -> String {
+    resp.header("x-backend")
+        .map_or_else(|| resp.status.to_string(), str::to_string)
 }
