@@ -101,11 +101,22 @@ impl Browser {
         self.js(&script).as_str().unwrap_or_default().to_string()
     }
 
+    /// Clicks the element matching `css`. The page redraws from `/status` every second, so the
+    /// element found may be replaced before the click lands: then it is found again.
     fn click(&self, css: &str) {
-        self.runtime.block_on(async {
-            let element = self.client().find(Locator::Css(css)).await.expect(css);
-            element.click().await.expect("click");
-        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let clicked = self.runtime.block_on(async {
+                let element = self.client().find(Locator::Css(css)).await?;
+                element.click().await
+            });
+            match clicked {
+                Ok(()) => return,
+                Err(e)
+                    if e.is_stale_element_reference() && std::time::Instant::now() < deadline => {}
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     fn type_into(&self, css: &str, text: &str) {

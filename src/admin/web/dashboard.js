@@ -168,8 +168,10 @@
       // all up, some down, all down (a class would colour the whole section)
       details.dataset.state = { ok: "up", warn: "degraded", bad: "down" }[state];
       details.open = !collapsed.has(p.name);
-      details.ontoggle = () => (details.open ? collapsed.delete(p.name) : collapsed.add(p.name));
       const summary = el("summary");
+      // A click (or Enter/Space) on the heading is seen before it toggles the section: recorded
+      // at once, so a poll drawing meanwhile keeps the operator's choice.
+      summary.onclick = () => (details.open ? collapsed.add(p.name) : collapsed.delete(p.name));
       summary.append(el("strong", p.name, "name"),
         el("span", p.up === 0 ? "all down (0/" + total + " up)" : p.up + "/" + total + " up", "up " + state),
         el("span", num(p.requests_per_sec) + " req/s", "rps"),
