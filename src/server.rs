@@ -85,6 +85,9 @@ impl Components {
         let pool = pools.default_pool();
         let lifecycle = Lifecycle::new();
         let metrics = Arc::new(Metrics::new());
+        metrics
+            .routes
+            .reconfigure(config.routes.as_deref().map(crate::config::Routes::names));
         let cluster = config.cluster.enabled().then(|| {
             Arc::new(Cluster::new(
                 config.cluster.clone(),
@@ -219,6 +222,7 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
             pool: components.pools.clone(),
             limiter: components.limiter.clone(),
             route_limits: components.route_limits.clone(),
+            metrics: components.metrics.clone(),
             events: components.events.clone(),
             resolvers,
         },

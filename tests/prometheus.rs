@@ -1,7 +1,7 @@
 //! Metrics that fit Prometheus (SPEC §14.2): `promtool check metrics` finds nothing to say about
-//! `/metrics` of a busy Aegis (TLS listener, adaptive loop, a failing backend), and the latency
-//! histograms count what was sent. promtool comes with Debian's `prometheus` package (`.ci/run`
-//! installs it).
+//! `/metrics` of a busy Aegis (TLS listener, adaptive loop, a failing backend), the latency
+//! histograms count what was sent, and with routes the request and refusal counters carry
+//! `route` (§17). promtool comes with Debian's `prometheus` package (`.ci/run` installs it).
 
 mod common;
 
@@ -148,4 +148,91 @@ fn latency_histograms_count_every_request_in_seconds() {
         Some(7.0),
         "{text}"
     );
+}
+
+#[test]
+fn with_routes_the_request_and_refusal_counters_carry_the_route() {
+    let (api, www) = (
+        FakeBackend::start("api").unwrap(),
+        FakeBackend::start("www").unwrap(),
+    );
+    let aegis = Aegis::start(
+        &[],
+        &format!(
+            r#"
+pools:
+  api: {{backends: [{{url: "{}"}}]}}
+  www: {{backends: [{{url: "{}"}}]}}
+routes:
+  - {{name: api, host: api.example.com, pool: api, rate_limit: {{requests_per_second: 1, burst: 2}}}}
+  - {{host: www.example.com, pool: www}}
+"#,
+            api.url(),
+            www.url()
+        ),
+    );
+    let get = |host: &str| {
+        let request = format!("GET /x?token=secret HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        common::http::raw(aegis.addr(), request.as_bytes())
+            .unwrap()
+            .status
+    };
+    let api_statuses: Vec<u16> = (0..4).map(|_| get("api.example.com")).collect();
+    assert_eq!(api_statuses, [200, 200, 429, 429]);
+    for _ in 0..3 {
+        assert_eq!(get("www.example.com"), 200);
+    }
+    // No route takes it and there is no default pool: 404, counted with no route label.
+    assert_eq!(get("other.example.com"), 404);
+
+    let expected = [
+        ("aegis_requests_total{route=\"api\"}", 4.0),
+        ("aegis_requests_total{route=\"routes[1]\"}", 3.0),
+        ("aegis_requests_total{route=\"\"}", 1.0),
+        ("aegis_responses_total{class=\"2xx\",route=\"api\"}", 2.0),
+        ("aegis_responses_total{class=\"4xx\",route=\"api\"}", 2.0),
+        (
+            "aegis_responses_total{class=\"2xx\",route=\"routes[1]\"}",
+            3.0,
+        ),
+        ("aegis_responses_total{class=\"4xx\",route=\"\"}", 1.0),
+        (
+            "aegis_refusals_total{reason=\"rate_limited\",route=\"api\"}",
+            2.0,
+        ),
+        ("aegis_refusals_total{reason=\"no_route\",route=\"\"}", 1.0),
+    ];
+    let mut text = String::new();
+    let counted = wait_until(Duration::from_secs(5), || {
+        text = aegis.admin_get("/metrics").text();
+        expected
+            .iter()
+            .all(|(series, n)| sample(&text, series) == Some(*n))
+    });
+    assert!(counted, "{expected:?} in\n{text}");
+    // Every sample of the three families has a route label (the unlabelled total is gone),
+    // and only the config's names appear.
+    for line in text.lines().filter(|l| {
+        [
+            "aegis_requests_total",
+            "aegis_responses_total",
+            "aegis_refusals_total",
+        ]
+        .iter()
+        .any(|f| l.starts_with(f))
+    }) {
+        assert!(line.contains("route=\""), "{line}");
+        assert!(
+            !line.contains("secret") && !line.contains("other.example"),
+            "{line}"
+        );
+    }
+    let (clean, said) = promtool_check_metrics(&text);
+    assert!(clean && said.trim().is_empty(), "promtool: {said}\n{text}");
+    // /status has the same counts by route, `null` for no route.
+    let routes = aegis.status()["totals"]["routes"].clone();
+    assert_eq!(routes[0]["route"], "api", "{routes}");
+    assert_eq!(routes[0]["refusals"]["rate_limited"], 2, "{routes}");
+    assert_eq!(routes[2]["route"], serde_json::Value::Null, "{routes}");
+    assert_eq!(routes[2]["requests"], 1, "{routes}");
 }

@@ -96,15 +96,15 @@ fn hosts_and_paths_choose_the_pool_and_a_miss_is_404() {
     let targets: Vec<String> = v1.requests().iter().map(|r| r.target.clone()).collect();
     assert_eq!(targets, ["/users?page=2", "/", "/x"]);
     assert_eq!(api.requests()[0].target, "/v1x");
-    // The refusal is counted and logged like every other (once the request has ended, which
-    // may be just after the client read its answer).
+    // The refusal is counted (under no route) and logged like every other (once the request
+    // has ended, which may be just after the client read its answer).
     let mut metrics = String::new();
     assert!(
         wait_until(Duration::from_secs(5), || {
             metrics = aegis.admin_get("/metrics").text();
             metrics
                 .lines()
-                .any(|l| l.starts_with("aegis_refusals_total{reason=\"no_route\"} 2"))
+                .any(|l| l.starts_with("aegis_refusals_total{reason=\"no_route\",route=\"\"} 2"))
         }),
         "{metrics}"
     );

@@ -58,6 +58,11 @@ impl Routes {
         let id = self.table.find(host, path)?;
         Some((id, self.list.get(usize::from(id))?))
     }
+
+    /// Each route's name and key, by route id (what the per-route counters are kept by).
+    pub fn names(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.list.iter().map(|r| (r.name.as_str(), r.key))
+    }
 }
 
 /// Why a `path_prefix` is refused, if it is.

@@ -5,9 +5,11 @@
 //! - `histogram`: the log-linear latency histogram (pure arithmetic + atomic buckets), for the
 //!   windowed quantiles of `/status`.
 //! - `duration`: durations in Prometheus's fixed `le` buckets, for `/metrics`.
+//! - `routes`: the requests again by route, with `routes` only (§17).
 
 pub mod duration;
 pub mod histogram;
+pub mod routes;
 
 use crate::breaker::Outcome;
 use crate::reply::LocalReply;
@@ -74,6 +76,8 @@ pub struct Metrics {
     /// WebSocket tunnels open now, and opened since the start (§11.4).
     tunnels_open: AtomicU64,
     tunnels_opened: AtomicU64,
+    /// With `routes` (§17): the requests again, by route.
+    pub routes: routes::RouteMetrics,
 }
 
 impl Metrics {
@@ -89,6 +93,7 @@ impl Metrics {
             tls_requests: Default::default(),
             tunnels_open: AtomicU64::new(0),
             tunnels_opened: AtomicU64::new(0),
+            routes: routes::RouteMetrics::default(),
         }
     }
 

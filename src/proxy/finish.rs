@@ -67,6 +67,9 @@ impl AegisProxy {
             .unwrap_or(0);
         let total = ctx.started.elapsed();
         self.metrics.record_response(status, ctx.reply, total);
+        if ctx.config.routes.is_some() {
+            self.count_route(ctx, status);
+        }
         let tls = if self.listener.tls {
             let version = crate::tls::version_label(
                 session

@@ -77,6 +77,15 @@ impl AegisProxy {
         }
     }
 
+    /// Counts a finished request under its route (§17, the `route` label), with `routes` only.
+    pub(super) fn count_route(&self, ctx: &RequestCtx, status: u16) {
+        let route = ctx
+            .route
+            .zip(Self::route_of(ctx))
+            .map(|(id, r)| (usize::from(id), r.key));
+        self.metrics.routes.record(route, status, ctx.reply);
+    }
+
     /// The route and pool names of the access line (§17), with `routes` only.
     pub(super) fn routing_names<'c>(&'c self, ctx: &'c RequestCtx) -> Option<(&'c str, &'c str)> {
         ctx.config.routes.as_ref()?;

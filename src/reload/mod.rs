@@ -13,9 +13,10 @@
 pub mod fixed;
 
 use crate::balance::{MembershipChange, Pools};
-use crate::config::{Config, ConfigHandle};
+use crate::config::{Config, ConfigHandle, Routes};
 use crate::events::{Event, EventLog};
 use crate::limit::{RateLimiter, RouteLimits};
+use crate::metrics::Metrics;
 use crate::status::snapshot::{ConfigSnapshot, ConfigSource, ReloadSnapshot};
 use crate::tls::CertificateResolver;
 use std::path::PathBuf;
@@ -58,6 +59,8 @@ pub struct Reloader {
     pool: Arc<Pools>,
     limiter: Arc<RateLimiter>,
     route_limits: Arc<RouteLimits>,
+    /// The per-route counters follow the routes (§17).
+    metrics: Arc<Metrics>,
     events: Arc<EventLog>,
     /// Each TLS listener's resolver, by its index in `listeners`.
     resolvers: Vec<(usize, Arc<CertificateResolver>)>,
@@ -83,6 +86,7 @@ pub struct Targets {
     pub pool: Arc<Pools>,
     pub limiter: Arc<RateLimiter>,
     pub route_limits: Arc<RouteLimits>,
+    pub metrics: Arc<Metrics>,
     pub events: Arc<EventLog>,
     pub resolvers: Vec<(usize, Arc<CertificateResolver>)>,
 }
@@ -96,6 +100,7 @@ impl Reloader {
             pool: targets.pool,
             limiter: targets.limiter,
             route_limits: targets.route_limits,
+            metrics: targets.metrics,
             events: targets.events,
             resolvers: targets.resolvers,
             state: Mutex::new(State {
@@ -207,6 +212,9 @@ impl Reloader {
             Instant::now(),
         );
         self.route_limits.reconfigure(&new);
+        self.metrics
+            .routes
+            .reconfigure(new.routes.as_deref().map(Routes::names));
         if !crate::logging::apply(&new.logging) && new.logging.level != old.logging.level {
             log::info!("logging.level changed, but --log-level or RUST_LOG decides the level");
         }

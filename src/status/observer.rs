@@ -306,17 +306,23 @@ impl Observer {
                 requests: now.requests,
                 requests_per_sec: per_sec(&|s: &Sample| s.requests),
                 in_flight: lifecycle.in_flight() as u64,
-                responses: (0..5)
-                    .map(|i| (format!("{}xx", i + 1), classes[i]))
-                    .collect(),
-                refusals: LocalReply::ALL
-                    .iter()
-                    .map(|r| (r.reason().to_string(), local_replies[r.index()]))
-                    .collect::<BTreeMap<_, _>>(),
+                responses: by_class(&classes),
+                refusals: by_reason(&local_replies, true),
                 protocols: BTreeMap::from([("http/1.1".into(), http1), ("h2".into(), h2)]),
                 websocket_tunnels: tunnels,
                 websocket_tunnels_opened: tunnels_opened,
                 request_duration: metrics.request_duration.read(),
+                routes: metrics
+                    .routes
+                    .read()
+                    .into_iter()
+                    .map(|r| RouteTotals {
+                        route: r.route,
+                        requests: r.requests,
+                        responses: by_class(&r.classes),
+                        refusals: by_reason(&r.local_replies, false),
+                    })
+                    .collect(),
             },
             backends,
             pools,
@@ -432,4 +438,19 @@ impl BackgroundService for SamplerService {
             }
         }
     }
+}
+/// Counts by status class, `1xx` … `5xx`.
+fn by_class(classes: &[u64; 5]) -> BTreeMap<String, u64> {
+    (0..5)
+        .map(|i| (format!("{}xx", i + 1), classes[i]))
+        .collect()
+}
+
+/// Aegis's own answers by reason; with `zeros`, the reasons that did not occur too.
+fn by_reason(counts: &[u64; LocalReply::KINDS], zeros: bool) -> BTreeMap<String, u64> {
+    LocalReply::ALL
+        .iter()
+        .map(|r| (r.reason().to_string(), counts[r.index()]))
+        .filter(|(_, n)| zeros || *n > 0)
+        .collect()
 }

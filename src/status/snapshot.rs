@@ -222,6 +222,22 @@ pub struct Totals {
     /// Request durations in Prometheus's buckets (for `/metrics` only).
     #[serde(skip)]
     pub request_duration: HistogramCounts,
+    /// With `routes` (§17): the requests again, by route, the requests no route took last;
+    /// absent without `routes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteTotals>,
+}
+
+/// One route's requests (§17).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RouteTotals {
+    /// The route's name; `null` for the requests no route took (the default pool's, the 404s).
+    pub route: Option<String>,
+    pub requests: u64,
+    /// Responses by status class: "1xx" … "5xx".
+    pub responses: BTreeMap<String, u64>,
+    /// Requests Aegis answered itself, by reason; reasons that did not occur are left out.
+    pub refusals: BTreeMap<String, u64>,
 }
 
 /// Upstream latency quantiles over one second; `None` when no response came in that second.

@@ -15,6 +15,7 @@ mod sections;
 use crate::status::Snapshot;
 use prometheus::core::Collector;
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
+use std::collections::BTreeMap;
 
 /// Registers `metric` and hands it back to be filled in.
 fn register<M: Collector + Clone + 'static>(
@@ -40,29 +41,7 @@ fn counter(
 
 fn build(s: &Snapshot) -> prometheus::Result<Registry> {
     let r = Registry::new();
-    counter(&r, "aegis_requests_total", "Requests handled.", &[])?
-        .with_label_values(&[])
-        .inc_by(s.totals.requests);
-    let by_label = [
-        (
-            "aegis_responses_total",
-            "Responses by status class.",
-            "class",
-            &s.totals.responses,
-        ),
-        (
-            "aegis_refusals_total",
-            "Requests Aegis answered itself, by reason.",
-            "reason",
-            &s.totals.refusals,
-        ),
-    ];
-    for (name, help, label, counts) in by_label {
-        let family = counter(&r, name, help, &[label])?;
-        for (value, n) in counts {
-            family.with_label_values(&[value]).inc_by(*n);
-        }
-    }
+    requests(&r, s)?;
     let protocols = counter(
         &r,
         "aegis_requests_by_protocol_total",
@@ -258,6 +237,61 @@ fn build(s: &Snapshot) -> prometheus::Result<Registry> {
     Ok(r)
 }
 
+/// Requests, responses by status class and Aegis's own answers by reason; with `routes` (§17)
+/// each by `route` too (the route's name; `""`, i.e. no label, for requests no route took).
+/// Without `routes` the series are exactly those of a config without the feature.
+fn requests(r: &Registry, s: &Snapshot) -> prometheus::Result<()> {
+    let routed = !s.totals.routes.is_empty();
+    let with_route = |label: &'static str| {
+        if routed {
+            vec![label, "route"]
+        } else {
+            vec![label]
+        }
+    };
+    let requests = counter(
+        r,
+        "aegis_requests_total",
+        "Requests handled.",
+        if routed { &["route"] } else { &[] },
+    )?;
+    let responses = counter(
+        r,
+        "aegis_responses_total",
+        "Responses by status class.",
+        &with_route("class"),
+    )?;
+    let refusals = counter(
+        r,
+        "aegis_refusals_total",
+        "Requests Aegis answered itself, by reason.",
+        &with_route("reason"),
+    )?;
+    let count = |route: Option<&str>,
+                 n: u64,
+                 classes: &BTreeMap<String, u64>,
+                 reasons: &BTreeMap<String, u64>| {
+        requests
+            .with_label_values(&route.into_iter().collect::<Vec<_>>())
+            .inc_by(n);
+        for (family, counts) in [(&responses, classes), (&refusals, reasons)] {
+            for (value, n) in counts {
+                let labels: Vec<&str> = [value.as_str()].into_iter().chain(route).collect();
+                family.with_label_values(&labels).inc_by(*n);
+            }
+        }
+    };
+    if !routed {
+        let t = &s.totals;
+        count(None, t.requests, &t.responses, &t.refusals);
+    }
+    for t in &s.totals.routes {
+        let route = Some(t.route.as_deref().unwrap_or(""));
+        count(route, t.requests, &t.responses, &t.refusals);
+    }
+    Ok(())
+}
+
 /// The latency histograms (§14.2): every request as the client saw it, and each backend's
 /// response time.
 fn histograms(s: &Snapshot) -> [prometheus::proto::MetricFamily; 2] {
@@ -372,5 +406,31 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("_ms"), "{text}");
+    }
+
+    #[test]
+    fn with_routes_the_request_counters_carry_the_route() {
+        use crate::status::snapshot::RouteTotals;
+        let route = |name: Option<&str>, n: u64| RouteTotals {
+            route: name.map(str::to_string),
+            requests: n,
+            responses: BTreeMap::from([("2xx".to_string(), n)]),
+            refusals: BTreeMap::from([("no_route".to_string(), n)]),
+        };
+        let mut snapshot = Snapshot::default();
+        snapshot.totals.requests = 9;
+        let plain = String::from_utf8(render(&snapshot)).unwrap();
+        assert!(plain.contains("\naegis_requests_total 9\n"), "{plain}");
+        snapshot.totals.routes = vec![route(Some("api"), 4), route(None, 5)];
+        let text = String::from_utf8(render(&snapshot)).unwrap();
+        for line in [
+            "aegis_requests_total{route=\"api\"} 4",
+            "aegis_requests_total{route=\"\"} 5",
+            "aegis_responses_total{class=\"2xx\",route=\"api\"} 4",
+            "aegis_refusals_total{reason=\"no_route\",route=\"\"} 5",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        assert!(!text.contains("aegis_requests_total 9"), "{text}");
     }
 }
