@@ -235,4 +235,24 @@ routes:
     assert_eq!(routes[0]["refusals"]["rate_limited"], 2, "{routes}");
     assert_eq!(routes[2]["route"], serde_json::Value::Null, "{routes}");
     assert_eq!(routes[2]["requests"], 1, "{routes}");
+
+    // A reload that names the second route `web`: api keeps its counts, `routes[1]`'s series go,
+    // `web`'s start.
+    let text = std::fs::read_to_string(&aegis.config_path).unwrap();
+    let mut config: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    config["routes"][1]["name"] = "web".into();
+    std::fs::write(&aegis.config_path, serde_yaml::to_string(&config).unwrap()).unwrap();
+    assert_eq!(aegis.sighup()["result"], "applied");
+    assert_eq!(get("www.example.com"), 200);
+    let mut text = String::new();
+    let renamed = wait_until(Duration::from_secs(5), || {
+        text = aegis.admin_get("/metrics").text();
+        sample(&text, "aegis_requests_total{route=\"web\"}") == Some(1.0)
+    });
+    assert!(renamed, "{text}");
+    assert_eq!(
+        sample(&text, "aegis_requests_total{route=\"api\"}"),
+        Some(4.0)
+    );
+    assert!(!text.contains("routes[1]"), "{text}");
 }

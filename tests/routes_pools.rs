@@ -33,8 +33,8 @@ routes:
 rate_limit: {{requests_per_second: 20, burst: 20}}
 adaptive:
   enabled: true
-  evaluation_interval: 300ms
-  latency_threshold_ms: 60
+  evaluation_interval: 500ms
+  latency_threshold_ms: 200
   reduction_factor: 0.5
   recovery_factor: 1.1
   min_rate: 5
@@ -120,8 +120,9 @@ fn a_slow_pool_tightens_only_its_own_routes_limits() {
         FakeBackend::start("api").unwrap(),
         FakeBackend::start("www").unwrap(),
     );
-    // api's P95 is far above the 60 ms threshold; www's well below 70 % of it.
-    api.set_latency(Duration::from_millis(150));
+    // api's P95 is twice the 200 ms threshold; www's far below 70 % of it (a margin for a
+    // busy machine).
+    api.set_latency(Duration::from_millis(400));
     www.set_latency(Duration::from_millis(10));
     let aegis = Aegis::start(&[], &two_pools(&api, &www));
     // Before any slowness: both routes give a fresh client its whole burst.
@@ -133,7 +134,8 @@ fn a_slow_pool_tightens_only_its_own_routes_limits() {
     let stop = Arc::new(AtomicBool::new(false));
     let load = [
         traffic(addr, "api.example.com", 1, stop.clone()),
-        traffic(addr, "www.example.com", 2, stop.clone()),
+        traffic(addr, "api.example.com", 2, stop.clone()),
+        traffic(addr, "www.example.com", 3, stop.clone()),
     ];
     let settled = wait_until(Duration::from_secs(20), || {
         let status = aegis.status();
@@ -151,7 +153,7 @@ fn a_slow_pool_tightens_only_its_own_routes_limits() {
     assert_eq!(www_loop["scale"], 1.0, "{www_loop}");
     assert_eq!(www_loop["last_decision"], "hold", "{www_loop}");
     assert!(
-        www_loop["p95_ms"].as_f64().unwrap() < 42.0,
+        www_loop["p95_ms"].as_f64().unwrap() < 140.0,
         "www's own latency, not api's: {www_loop}"
     );
     // The route to the slow pool now admits a quarter of its own limit (5 per 1 s window); the
