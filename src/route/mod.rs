@@ -114,15 +114,35 @@ struct Candidate {
     prefix: Box<[u8]>,
 }
 
+/// A set of name lengths (0–255): a name whose length no key has is not hashed.
+#[derive(Debug, Default, Clone, Copy)]
+struct Lengths([u64; 4]);
+
+impl Lengths {
+    fn insert(&mut self, len: usize) {
+        if len < 256 {
+            self.0[len / 64] |= 1 << (len % 64);
+        }
+    }
+
+    fn contains(&self, len: usize) -> bool {
+        len < 256 && self.0[len / 64] & (1 << (len % 64)) != 0
+    }
+}
+
 /// The routes of one configuration, compiled for lookup.
 #[derive(Debug, Default)]
 pub struct RouteTable {
     exact: Map,
+    /// The lengths of `exact`'s names.
+    exact_lengths: Lengths,
     /// By parent name: `*.example.com` is under `example.com`.
     wildcard: Map,
-    /// The shortest and longest parent name in `wildcard`: the suffixes of a host outside
-    /// that range are not looked up.
-    parents: (usize, usize),
+    /// The lengths of `wildcard`'s parents: a suffix of a host of another length is not
+    /// looked up.
+    parent_lengths: Lengths,
+    /// The shortest parent name in `wildcard`: shorter suffixes end the search.
+    shortest_parent: usize,
     any_host: Vec<Candidate>,
 }
 
@@ -138,17 +158,16 @@ impl RouteTable {
             let list = match &route.host {
                 None => &mut table.any_host,
                 Some(HostPattern::Exact(name)) => {
+                    table.exact_lengths.insert(name.len());
                     table.exact.entry(name.as_bytes().into()).or_default()
                 }
                 Some(HostPattern::Wildcard(parent)) => {
-                    table.parents = if table.wildcard.is_empty() {
-                        (parent.len(), parent.len())
+                    table.shortest_parent = if table.wildcard.is_empty() {
+                        parent.len()
                     } else {
-                        (
-                            table.parents.0.min(parent.len()),
-                            table.parents.1.max(parent.len()),
-                        )
+                        table.shortest_parent.min(parent.len())
                     };
+                    table.parent_lengths.insert(parent.len());
                     table.wildcard.entry(parent.as_bytes().into()).or_default()
                 }
             };
@@ -180,19 +199,21 @@ impl RouteTable {
             _ => None,
         };
         if let Some(name) = name {
-            if let Some(list) = self.exact.get(name) {
-                best = first(list, path, best);
+            if self.exact_lengths.contains(name.len()) {
+                if let Some(list) = self.exact.get(name) {
+                    best = first(list, path, best);
+                }
             }
             if !self.wildcard.is_empty() {
                 // Each parent of the name, longest first: `a.b.example.com` → `b.example.com`,
-                // `example.com`, `com` (the `*.` rule of `host_matches`).
-                let (shortest, longest) = self.parents;
+                // `example.com`, `com` (the `*.` rule of `host_matches`); only those of a
+                // parent's length are hashed.
                 for (i, _) in name.iter().enumerate().filter(|(_, b)| **b == b'.') {
                     let parent = &name[i + 1..];
-                    if parent.len() < shortest {
+                    if parent.len() < self.shortest_parent {
                         break;
                     }
-                    if parent.len() <= longest {
+                    if self.parent_lengths.contains(parent.len()) {
                         if let Some(list) = self.wildcard.get(parent) {
                             best = first(list, path, best);
                         }
