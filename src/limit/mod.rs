@@ -19,6 +19,7 @@
 //! unchanged but for one branch on `None`.
 
 pub mod adaptive;
+pub mod policy;
 pub mod pool_scale;
 mod route;
 mod window;

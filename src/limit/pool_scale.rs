@@ -7,7 +7,7 @@
 //! its route's configured rate (its own `rate_limit`, or the top-level one) times its pool's
 //! scale ([`effective_rate`]), so a slow `api` tightens only the routes to `api`.
 
-use super::adaptive::{decide, Decision, Evaluation};
+use super::policy::{decide, Decision, Evaluation};
 use crate::config::{AdaptiveSettings, RateLimitSettings};
 
 /// The rate the top-level limit starts from, and the one a pool's scale is relative to:
