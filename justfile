@@ -20,9 +20,9 @@ check:
 validate FILE="conf/aegis.yml":
     cargo run --quiet -- -t -c {{FILE}}
 
-# Start only the fake backends on 8081-8083 (= cargo run -p fake-backends)
+# Start only the fake backends on 8081-8083 (= cargo run --profile ci -p fake-backends)
 backends:
-    cargo run --release -p fake-backends
+    cargo run --profile ci -p fake-backends
 
 # Criterion micro-benchmarks of the request-path layers (= cargo bench --bench request_path)
 bench:

@@ -77,22 +77,21 @@ ensure_tools() {
     return 0
 }
 
-# Release binaries of Aegis, the bare proxy and the fake backend (one cargo run at a time).
+# The binaries under test, built with the `release` profile users get (fat LTO, one codegen unit;
+# SPEC §16, docs/decisions/release-profile.md): Aegis and the bare proxy alike. The fake backend
+# (a test tool, used when nginx is missing) comes from the test suite's `ci` profile.
 # AEGIS_BIN / BARE_BIN override the binaries (e.g. a patched build to compare); SKIP_BUILD=1
 # skips cargo.
 build_binaries() {
     AEGIS_BIN=${AEGIS_BIN:-$ROOT/target/release/aegis}
-    BARE_BIN=${BARE_BIN:-$ROOT/target/release/examples/bare-proxy}
-    FAKE_BIN=${FAKE_BIN:-$ROOT/target/release/fake-backends}
+    BARE_BIN=${BARE_BIN:-$ROOT/target/release/bare-proxy}
+    FAKE_BIN=${FAKE_BIN:-$ROOT/target/ci/fake-backends}
     if [[ -n "${SKIP_BUILD:-}" ]]; then
-        log "SKIP_BUILD set: using the release binaries as they are"
+        log "SKIP_BUILD set: using the binaries as they are"
     else
-        log "building release binaries"
-        # Built the way `cargo test-all` builds them (`cargo test` compiles the binaries and the
-        # examples too, with the dev-dependencies' features): after the test suite nothing is
-        # rebuilt, whereas a plain `cargo build` unifies features differently and recompiles
-        # Pingora's TLS stack.
-        (cd "$ROOT" && cargo test --release --quiet --workspace --no-run)
+        log "building Aegis and the bare proxy (release profile: several minutes when cold)"
+        (cd "$ROOT" && cargo build --release --quiet -p aegis --bin aegis -p bare-proxy &&
+            cargo build --profile ci --quiet -p fake-backends --bin fake-backends)
     fi
     check_allocators
 }
@@ -117,7 +116,7 @@ check_allocators() {
     aegis=$(linked_allocator "$AEGIS_BIN")
     bare=$(linked_allocator "$BARE_BIN")
     log "aegis built $(date -r "$AEGIS_BIN" +%FT%T) (allocator: $aegis); bare-proxy built $(date -r "$BARE_BIN" +%FT%T) (allocator: $bare)"
-    [[ $aegis == "$bare" ]] || die "aegis links $aegis but bare-proxy links $bare: rebuild (cargo test --release --workspace --no-run) or set AEGIS_BIN/BARE_BIN"
+    [[ $aegis == "$bare" ]] || die "aegis links $aegis but bare-proxy links $bare: rebuild (cargo build --release -p aegis --bin aegis -p bare-proxy) or set AEGIS_BIN/BARE_BIN"
 }
 
 # Starts a command in the background on the given cores; its pid lands in $LAST_PID.

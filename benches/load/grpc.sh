@@ -8,17 +8,21 @@
 #
 # Usage: bash benches/load/grpc.sh    (needs h2load: Debian's nghttp2-client)
 # Environment: ROUNDS=3 REQUESTS=30000 CLIENTS=10 STREAMS=10 BASE_PORT=19050 SKIP_BUILD=1
+# AEGIS_BIN (default target/release/aegis)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3} REQUESTS=${REQUESTS:-30000} CLIENTS=${CLIENTS:-10} STREAMS=${STREAMS:-10}
 BASE_PORT=${BASE_PORT:-19050}
+AEGIS_BIN=${AEGIS_BIN:-target/release/aegis}
 backend_port=$((BASE_PORT + 1)) aegis_port=$((BASE_PORT + 2)) admin_port=$((BASE_PORT + 3))
 nginx_port=$((BASE_PORT + 4))
 NGINX=$(command -v nginx || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true)
 command -v h2load >/dev/null || { echo "h2load not found (apt-get install nghttp2-client)" >&2; exit 1; }
-# Built the way `cargo test-all` builds them (see build_binaries in common.sh): a plain
-# `cargo build` unifies features differently and recompiles half the tree.
-[[ -n "${SKIP_BUILD:-}" ]] || cargo test --release --quiet --workspace --no-run
+# Aegis with the profile users get (`release`), the fake backend with the test suite's (`ci`).
+if [[ -z "${SKIP_BUILD:-}" ]]; then
+  cargo build --release --quiet -p aegis --bin aegis
+  cargo build --profile ci --quiet -p fake-backends --bin fake-backends
+fi
 dir=$(mktemp -d)
 trap 'kill $(cat "$dir"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$dir"' EXIT
 printf '\x00\x00\x00\x00\x05hello' >"$dir/request.bin"   # one gRPC message, "hello"
@@ -33,9 +37,9 @@ logging: {level: warn}
 tui: {enabled: false}
 development: {allow_loopback_backends: true}
 YAML
-target/release/fake-backends --grpc --count 1 --base-port "$backend_port" >"$dir/backend.log" &
+target/ci/fake-backends --grpc --count 1 --base-port "$backend_port" >"$dir/backend.log" &
 echo $! >"$dir/backend.pid"
-RUST_LOG=warn,aegis::access=off target/release/aegis -c "$dir/aegis.yml" >"$dir/aegis.log" 2>&1 &
+RUST_LOG=warn,aegis::access=off "$AEGIS_BIN" -c "$dir/aegis.yml" >"$dir/aegis.log" 2>&1 &
 echo $! >"$dir/aegis.pid"
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$admin_port/healthz" >/dev/null && break; sleep 0.1; done
 if [[ -n "$NGINX" ]]; then

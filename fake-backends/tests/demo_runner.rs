@@ -105,7 +105,7 @@ fn sigterm_to_the_runner_stops_aegis_and_frees_every_port() {
     let aegis_bin = runner_bin.with_file_name("aegis");
     assert!(
         aegis_bin.exists(),
-        "{} missing: build it first (cargo build --release --bin aegis; \
+        "{} missing: build it first (cargo build --profile ci --bin aegis; \
          cargo test --workspace builds it)",
         aegis_bin.display()
     );

@@ -4,7 +4,7 @@
 //! fake backend this starts.
 //!
 //! ```sh
-//! cargo run --release --example conformance-compare -- 127.0.0.1:18080 18081
+//! cargo run --profile ci --example conformance-compare -- 127.0.0.1:18080 18081
 //! ```
 //! (the proxy's address; the port the fake backend listens on, which the proxy forwards to)
 // The tables' helpers for the HTTP/2 runner and the docs are not used here.

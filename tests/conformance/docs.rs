@@ -1,10 +1,10 @@
 //! Renders the table into `docs/security.md`, between two marker lines, so that the document
 //! cannot drift from the suite: `docs_table_is_current` fails when it is stale, and
-//! `AEGIS_BLESS=1 cargo test --release --test conformance docs_table` rewrites it.
+//! `AEGIS_BLESS=1 cargo test --profile ci --test conformance docs_table` rewrites it.
 
 use crate::table::{Case, Send};
 
-const BEGIN: &str = "<!-- conformance table: generated from tests/conformance by `AEGIS_BLESS=1 cargo test --release --test conformance docs_table`; do not edit -->";
+const BEGIN: &str = "<!-- conformance table: generated from tests/conformance by `AEGIS_BLESS=1 cargo test --profile ci --test conformance docs_table`; do not edit -->";
 const END: &str = "<!-- end of conformance table -->";
 /// Longest request shown in a cell.
 const SHOWN: usize = 90;
@@ -27,7 +27,7 @@ pub fn check_or_bless() {
     }
     panic!(
         "the conformance table in docs/security.md is stale; regenerate it with \
-         `AEGIS_BLESS=1 cargo test --release --test conformance docs_table`"
+         `AEGIS_BLESS=1 cargo test --profile ci --test conformance docs_table`"
     );
 }
 

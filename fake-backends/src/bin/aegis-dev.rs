@@ -122,19 +122,21 @@ fn test() -> Result<ExitCode, String> {
     run(cargo()
         .current_dir(&root)
         .args(["fmt", "--all", "--", "--check"]))?;
-    // Release, like the tests: clippy then shares their dependency builds' profile settings.
+    // The tests' profile (`ci`: `release` without its whole-program link, see Cargo.toml), so
+    // that clippy shares their dependency builds.
     run(cargo().current_dir(&root).args([
         "clippy",
         "--workspace",
         "--all-targets",
-        "--release",
+        "--profile",
+        "ci",
         "--",
         "-D",
         "warnings",
     ]))?;
     run(cargo()
         .current_dir(&root)
-        .args(["test", "--workspace", "--release"]))?;
+        .args(["test", "--workspace", "--profile", "ci"]))?;
     run(cargo()
         .current_dir(&root)
         .args(["bench", "--workspace", "--no-run"]))?;
@@ -172,10 +174,11 @@ fn fuzz_if_nightly(root: &std::path::Path) -> Result<(), String> {
 /// Overrides for the runner's own test (ephemeral ports, a prebuilt binary); a demo needs none.
 /// `AEGIS_DEV_BACKENDS`: comma-separated addresses of the fake backends (default 8081–8083).
 const BACKENDS_ENV: &str = "AEGIS_DEV_BACKENDS";
-/// `AEGIS_DEV_AEGIS`: the aegis binary to run instead of building `target/release/aegis`.
+/// `AEGIS_DEV_AEGIS`: the aegis binary to run instead of building `target/ci/aegis`.
 const AEGIS_ENV: &str = "AEGIS_DEV_AEGIS";
 
-/// Three fake backends on 8081–8083 and Aegis (release build) in front of them with
+/// Three fake backends on 8081–8083 and Aegis (built with the test suite's `ci` profile: optimised
+/// like `release`, without its minutes-long whole-program link) in front of them with
 /// `conf/aegis.yml` (or the `-c` given), until Aegis exits. SIGINT and SIGTERM sent to the runner
 /// alone (a process manager, `kill`) are passed on to Aegis, which drains and exits; the runner
 /// then exits with Aegis's status, so no Aegis is left holding the demo's ports.
@@ -187,8 +190,8 @@ fn demo(aegis_args: &[String]) -> Result<ExitCode, String> {
             ensure_packages(&["cmake"])?;
             run(cargo()
                 .current_dir(&root)
-                .args(["build", "--release", "--bin", "aegis"]))?;
-            root.join("target/release/aegis")
+                .args(["build", "--profile", "ci", "--bin", "aegis"]))?;
+            root.join("target/ci/aegis")
         }
     };
     let addresses = backend_addresses()?;
