@@ -40,6 +40,7 @@ pub struct GrpcRequest {
 struct State {
     status: AtomicU16,
     connections: AtomicUsize,
+    health_probes: AtomicUsize,
     streams_open: AtomicUsize,
     requests: Mutex<Vec<GrpcRequest>>,
     release: Notify,
@@ -134,6 +135,11 @@ impl GrpcBackend {
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.state.connections.load(Ordering::Relaxed)
+    }
+
+    /// `GET /health` requests answered so far (each health pass may open its own connection).
+    pub fn health_probes(&self) -> usize {
+        self.state.health_probes.load(Ordering::Relaxed)
     }
 
     /// Calls in progress (their response not finished).
@@ -265,6 +271,7 @@ async fn answer(
     let (parts, mut body) = request.into_parts();
     let received = read_all(&mut body).await?;
     if path == "/health" {
+        state.health_probes.fetch_add(1, Ordering::Relaxed);
         let head = Response::builder()
             .status(200)
             .body(())
