@@ -90,7 +90,7 @@ build_binaries() {
         log "SKIP_BUILD set: using the binaries as they are"
     else
         log "building Aegis and the bare proxy (release profile: several minutes when cold)"
-        (cd "$ROOT" && cargo build --release --quiet -p aegis --bin aegis -p bare-proxy &&
+        (cd "$ROOT" && cargo build --release --quiet -p aegis -p bare-proxy --bin aegis --bin bare-proxy &&
             cargo build --profile ci --quiet -p fake-backends --bin fake-backends)
     fi
     check_allocators
@@ -116,7 +116,7 @@ check_allocators() {
     aegis=$(linked_allocator "$AEGIS_BIN")
     bare=$(linked_allocator "$BARE_BIN")
     log "aegis built $(date -r "$AEGIS_BIN" +%FT%T) (allocator: $aegis); bare-proxy built $(date -r "$BARE_BIN" +%FT%T) (allocator: $bare)"
-    [[ $aegis == "$bare" ]] || die "aegis links $aegis but bare-proxy links $bare: rebuild (cargo build --release -p aegis --bin aegis -p bare-proxy) or set AEGIS_BIN/BARE_BIN"
+    [[ $aegis == "$bare" ]] || die "aegis links $aegis but bare-proxy links $bare: rebuild (cargo build --release -p aegis -p bare-proxy --bin aegis --bin bare-proxy) or set AEGIS_BIN/BARE_BIN"
 }
 
 # Starts a command in the background on the given cores; its pid lands in $LAST_PID.
