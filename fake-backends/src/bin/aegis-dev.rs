@@ -137,9 +137,11 @@ fn test() -> Result<ExitCode, String> {
     run(cargo()
         .current_dir(&root)
         .args(["test", "--workspace", "--profile", "ci"]))?;
+    // The benchmarks compile with the same profile, sharing the tests' dependency builds (the
+    // `bench` profile has the same settings but a directory of its own: a second full build).
     run(cargo()
         .current_dir(&root)
-        .args(["bench", "--workspace", "--no-run"]))?;
+        .args(["bench", "--workspace", "--no-run", "--profile", "ci"]))?;
     fuzz_if_nightly(&root)?;
     Ok(ExitCode::SUCCESS)
 }
