@@ -45,7 +45,7 @@ for system in $SYSTEMS nginx; do
     *) die "unknown system '$system' (aegis bare nginx haproxy)" ;;
     esac
 done
-ACTIVE=$(for s in $SYSTEMS; do [[ -n "${PORT[$s]:-}" ]] && echo "$s"; done)
+ACTIVE=$(for s in $SYSTEMS; do if [[ -n "${PORT[$s]:-}" ]]; then echo "$s"; fi; done | xargs)
 
 for system in $ACTIVE; do
     drive "${PORT[$system]}" 1 >/dev/null
