@@ -46,8 +46,10 @@ DEFAULT_OUT = Path(__file__).resolve().parent.parent.parent / "docs" / "perf"
 
 WIDTH = 760
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
-# Light to dark: the higher the percentile, the darker its bar.
-SERIES_COLOURS = ("#7fb0e0", "#2f6fb3", "#173a63")
+# Light to dark: the higher the percentile, the darker its bar; even the darkest light enough for
+# the whisker drawn over it to show.
+SERIES_COLOURS = ("#a9cbee", "#5f9ad6", "#2f6bad")
+WHISKER = "#1a1a1a"
 LABEL_LEFT = 140  # room for the system names
 LABEL_RIGHT = 80  # room for the value printed after the longest bar
 BAR_HEIGHT = 16
@@ -270,9 +272,9 @@ def legend(series: list[Series], y: float) -> list[str]:
             x += 30 + 8 * len(s.name)
     middle = y - 4
     out += [
-        line(x, middle, x + 18, middle, "#333333"),
-        line(x, middle - 4, x, middle + 4, "#333333"),
-        line(x + 18, middle - 4, x + 18, middle + 4, "#333333"),
+        line(x, middle, x + 18, middle, WHISKER),
+        line(x, middle - 4, x, middle + 4, WHISKER),
+        line(x + 18, middle - 4, x + 18, middle + 4, WHISKER),
         text(x + 24, y, "lowest to highest round", font_size="12", fill="#333333"),
     ]
     return out
@@ -329,9 +331,9 @@ def bar(
         f'<rect class="bar" data-system="{escape(system)}" data-series="{escape(series.name)}" '
         f'x="{number(start)}" y="{number(y)}" width="{number(max(end - start, 1))}" '
         f'height="{BAR_HEIGHT}" fill="{SERIES_COLOURS[index]}"><title>{escape(tip)}</title></rect>',
-        line(low, middle, high, middle, "#333333"),
-        line(low, middle - 4, low, middle + 4, "#333333"),
-        line(high, middle - 4, high, middle + 4, "#333333"),
+        line(low, middle, high, middle, WHISKER),
+        line(low, middle - 4, low, middle + 4, WHISKER),
+        line(high, middle - 4, high, middle + 4, WHISKER),
         text(max(end, high) + 6, middle + 4, format_value(value), font_size="11", fill="#111111",
              class_="value"),
     ]
@@ -372,7 +374,7 @@ def run_charts(rows: Rows, date: str) -> dict[str, Chart]:
 
 def fixed_chart(rows: Rows, date: str, rate: int) -> dict[str, Chart]:
     caption = (
-        f"each proxy offered {rate:,} req/s by h2load, paced, every request timed; "
+        f"each proxy offered {rate:,} req/s by h2load, paced; "
         f"{date}, medians of {rounds_of(rows)} rounds"
     )
     failed = sum(int(row["non2xx"]) for row in rows)
