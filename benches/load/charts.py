@@ -171,12 +171,19 @@ def linear_ticks(high: float) -> list[float]:
 
 
 def log_ticks(low: float, high: float) -> list[float]:
-    """Whole decades around [low, high]; with 1-2-5 steps between them when few decades show."""
-    first = math.floor(math.log10(max(low, 1e-9)))
-    last = max(math.ceil(math.log10(max(high, 1e-9))), first + 1)
+    """1-2-5 steps from the last at or below `low` to the first at or above `high`; whole decades
+    only when more than three decades show. Ending at the next step rather than the next decade
+    keeps the bars from being squeezed into the left part of the chart."""
+    first = math.floor(math.log10(low))
+    last = math.ceil(math.log10(high))
     steps = (1, 2, 5) if last - first <= 3 else (1,)
-    ticks = [m * 10**e for e in range(first, last) for m in steps]
-    return ticks + [10**last]
+    candidates = [m * 10**e for e in range(first, last + 1) for m in steps]
+    start = max(c for c in candidates if c <= low * (1 + 1e-9))
+    end = min(c for c in candidates if c >= high * (1 - 1e-9))
+    if end <= start:
+        # Every value the same: one step above it, so the bars have a length to be drawn with.
+        end = min(c for c in candidates + [10 ** (last + 1)] if c > start)
+    return [c for c in candidates + [10 ** (last + 1)] if start <= c <= end]
 
 
 @dataclass
