@@ -409,3 +409,21 @@ median() {
         if (NR == 0) { print "nan"; exit }
         if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+
+# CHARTS=1: the script ends by redrawing its charts in docs/perf/ with charts.py. Off by default,
+# so that ad-hoc runs of variants leave the committed charts alone. Checked before the run, so a
+# machine without python3 says so now rather than after minutes of measuring.
+check_charts() {
+    case ${CHARTS:-0} in
+    0) ;;
+    1) command -v python3 >/dev/null || die "CHARTS=1 draws the charts with python3, which is not installed (apt-get install python3)" ;;
+    *) die "CHARTS is 1 (redraw docs/perf/) or 0, not '$CHARTS'" ;;
+    esac
+}
+
+# write_charts run|fixed RESULTS [charts.py options]: redraws the charts when CHARTS=1.
+write_charts() {
+    [[ ${CHARTS:-0} == 1 ]] || return 0
+    python3 "$ROOT/benches/load/charts.py" "$1" "$2" --out "$ROOT/docs/perf" --date "$(date -u +%F)" "${@:3}" ||
+        die "charts.py could not draw $1 charts from $2"
+}

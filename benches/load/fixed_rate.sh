@@ -14,7 +14,11 @@
 #
 # Usage: bash benches/load/fixed_rate.sh   (= just bench-fixed-rate)
 # Environment: DURATION=10 ROUNDS=3 CONNECTIONS=64 SYSTEMS="aegis bare nginx haproxy"
-#   RATE=N (offer N req/s instead of half of nginx's saturation), SKIP_BUILD=1, BASE_PORT=23400.
+#   RATE=N (offer N req/s instead of half of nginx's saturation), SKIP_BUILD=1, BASE_PORT=23400,
+#   RESULTS_OUT=FILE (copy the per-round results there; columns: round, system, achieved req/s,
+#   p50 µs, p99 µs, p99.9 µs, answers not 2xx, proxy CPU µs per request), CHARTS=1 (redraw
+#   docs/perf/fixed-load.svg from this run with charts.py; needs python3; off by default so that
+#   ad-hoc runs leave the committed chart alone).
 # Bounded: about ROUNDS × systems × DURATION s plus the build; loopback only.
 
 set -euo pipefail
@@ -27,6 +31,7 @@ SYSTEMS=${SYSTEMS:-"aegis bare nginx haproxy"}
 
 command -v h2load >/dev/null || die "h2load is required (apt-get install nghttp2-client)"
 ensure_tools
+check_charts
 [[ -n "$NGINX" ]] || die "nginx is required (its saturation rate sets the offered load)"
 build_binaries
 start_backend
@@ -110,3 +115,7 @@ for other in nginx bare haproxy; do
         echo "Aegis / $other, median of per-round ratios: p99 $(printf '%.2f' "$(paired aegis "$other" 5)")×, p99.9 $(printf '%.2f' "$(paired aegis "$other" 6)")×, p50 $(printf '%.2f' "$(paired aegis "$other" 4)")×"
     fi
 done
+if [[ -n "${RESULTS_OUT:-}" ]]; then
+    cp "$RESULTS" "$RESULTS_OUT"
+fi
+write_charts fixed "$RESULTS" --rate "$RATE"

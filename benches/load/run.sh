@@ -20,7 +20,9 @@
 #   Debian's libjemalloc2 / libmimalloc2.0, priced against `aegis` / `bare`), BARE_ARGS="..."
 #   (extra flags for `bare`), FAKE_BACKEND=1 (skip nginx as the backend), BASE_PORT=23400,
 #   PROXY_CPUS=0 LOAD_CPUS=1, KEEP_TMP=1 (keep configs and logs), SKIP_BUILD=1 (use the release
-#   binaries as they are), RESULTS_OUT=FILE (copy the per-round results there).
+#   binaries as they are), RESULTS_OUT=FILE (copy the per-round results there), CHARTS=1 (redraw
+#   docs/perf/cpu-per-request.svg and docs/perf/latency.svg from this run with charts.py; needs
+#   python3; off by default so that runs of variants leave the committed charts alone).
 # Bounded: about ROUNDS × systems × (DURATION + 1) s plus the build; loopback only.
 
 set -euo pipefail
@@ -34,6 +36,7 @@ SYSTEMS=${SYSTEMS:-"aegis bare nginx haproxy"}
 read -r -a BARE_EXTRA <<<"${BARE_ARGS:-}"
 
 ensure_tools
+check_charts
 build_binaries
 start_backend
 log "backend: $BACKEND_KIND on 127.0.0.1:$BACKEND_PORT, cores $LOAD_CPUS"
@@ -199,3 +202,4 @@ fi
 if [[ -n "${RESULTS_OUT:-}" ]]; then
     cp "$RESULTS" "$RESULTS_OUT"
 fi
+write_charts run "$RESULTS"
