@@ -362,6 +362,23 @@ fn collapsed_pools_are_one_summary_line_each() {
 }
 
 #[test]
+fn a_pool_heading_names_its_adaptive_rate() {
+    use crate::status::snapshot::PoolAdaptiveSnapshot;
+    let mut snapshot = four_pools();
+    snapshot.pools[0].adaptive = Some(PoolAdaptiveSnapshot {
+        rate: 27.5,
+        scale: 0.25,
+        last_decision: "reduce".into(),
+        last_reason: "P95 900ms above 500ms".into(),
+        p95_ms: Some(900.0),
+    });
+    let text = screen(&app_with(snapshot), 80, 24);
+    assert_shows(row(&text, "▾ api"), "▾ api · limit 27.5/s|4/4 up|400.0");
+    // A pool whose loop has not decided yet shows no rate.
+    assert!(!row(&text, "▾ www").contains("limit"), "{text}");
+}
+
+#[test]
 fn only_the_default_pool_looks_as_before_pools() {
     use crate::status::snapshot::PoolSnapshot;
     let before = screen(&app_with(three_backends()), 80, 24);

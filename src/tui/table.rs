@@ -375,8 +375,14 @@ fn pool_row(
     url_width: usize,
 ) -> Row<'static> {
     let marker = if expanded { '▾' } else { '▸' };
+    // The pool's own adaptive rate (§17), as the web dashboard shows it: in the name's cell,
+    // which has room the summed columns do not (a long name is cut first, at the end).
+    let rate = pool
+        .adaptive
+        .as_ref()
+        .map_or_else(String::new, |a| format!(" · limit {}/s", number(a.rate)));
     let name = Cell::from(ellipsize(
-        &format!("{marker} {}", clean(&pool.name)),
+        &format!("{marker} {}{rate}", clean(&pool.name)),
         url_width,
     ));
     Row::new(std::iter::once(name).chain(columns.iter().map(|c| {
