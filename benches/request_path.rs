@@ -10,7 +10,7 @@ use aegis::balance::{schedule, Selection, UpstreamPool};
 use aegis::breaker::Outcome;
 use aegis::config::{parse, Config, ConfigHandle};
 use aegis::events::EventLog;
-use aegis::limit::adaptive::decide;
+use aegis::limit::policy::decide;
 use aegis::limit::{ClientKey, RateLimiter};
 use aegis::metrics::histogram::LatencyHistogram;
 use aegis::metrics::{BackendMetrics, Metrics};

@@ -33,6 +33,7 @@ import datetime
 import math
 import os
 import sys
+from statistics import median
 import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -118,14 +119,6 @@ def per_system(rows: Rows, column: str) -> dict[str, list[float]]:
     for row in rows:
         values[str(row["system"])].append(float(row[column]))
     return values
-
-
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def format_value(value: float) -> str:

@@ -8,12 +8,13 @@
 #
 # Usage: bash benches/load/grpc.sh    (needs h2load: Debian's nghttp2-client)
 # Environment: ROUNDS=3 REQUESTS=30000 CLIENTS=10 STREAMS=10 BASE_PORT=19050 SKIP_BUILD=1
-# AEGIS_BIN (default target/release/aegis)
+# AEGIS_BIN (default target/release/aegis), FAKE_BIN (default target/ci/fake-backends), as in
+# common.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3} REQUESTS=${REQUESTS:-30000} CLIENTS=${CLIENTS:-10} STREAMS=${STREAMS:-10}
 BASE_PORT=${BASE_PORT:-19050}
-AEGIS_BIN=${AEGIS_BIN:-target/release/aegis}
+AEGIS_BIN=${AEGIS_BIN:-target/release/aegis} FAKE_BIN=${FAKE_BIN:-target/ci/fake-backends}
 backend_port=$((BASE_PORT + 1)) aegis_port=$((BASE_PORT + 2)) admin_port=$((BASE_PORT + 3))
 nginx_port=$((BASE_PORT + 4))
 NGINX=$(command -v nginx || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true)
@@ -37,7 +38,7 @@ logging: {level: warn}
 tui: {enabled: false}
 development: {allow_loopback_backends: true}
 YAML
-target/ci/fake-backends --grpc --count 1 --base-port "$backend_port" >"$dir/backend.log" &
+"$FAKE_BIN" --grpc --count 1 --base-port "$backend_port" >"$dir/backend.log" &
 echo $! >"$dir/backend.pid"
 RUST_LOG=warn,aegis::access=off "$AEGIS_BIN" -c "$dir/aegis.yml" >"$dir/aegis.log" 2>&1 &
 echo $! >"$dir/aegis.pid"

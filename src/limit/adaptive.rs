@@ -9,7 +9,7 @@
 //! backends are evaluated apart and the pool's scale moves its routes' rates; the default
 //! pool's rate is also the limiter's (requests no route takes go there).
 
-pub use super::policy::{decide, Decision, Evaluation};
+use super::policy::{decide, Decision, Evaluation};
 use super::pool_scale::PoolLoop;
 use super::RateLimiter;
 use crate::balance::{Backend, Pools};
