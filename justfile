@@ -52,9 +52,10 @@ bench-callgrind:
 bench-memory:
     bash benches/load/memory.sh
 
-# Dashboard for a running (e.g. daemonized) instance (= cargo run -- dashboard --admin ADDR)
+# Dashboard for a running (e.g. daemonized) instance (= cargo run -- dashboard --admin ADDR);
+# built with the tests' `ci` profile, which needs no minutes-long whole-program link
 dashboard ADDR="127.0.0.1:9100":
-    cargo run --release -- dashboard --admin {{ADDR}}
+    cargo run --profile ci --bin aegis -- dashboard --admin {{ADDR}}
 
 # Graceful binary upgrade of a running daemon (docs/operations.md): the new binary takes the
 # listening sockets over, then the old one drains and exits
